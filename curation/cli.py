@@ -1,0 +1,280 @@
+"""The `curate` command: one sub-command per stage of the loop.
+
+Each command parses its options and hands over to the module that does the work;
+heavy libraries are imported inside the commands so `curate --help` stays fast.
+User errors (`CurationError`) print one line and exit 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from curation.errors import CurationError, NotAvailableYet
+
+console = Console()
+err_console = Console(stderr=True)
+
+app = typer.Typer(
+    name="curate",
+    help="Annotation-in-the-loop curation of synthetic LLM training data.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+server_app = typer.Typer(help="The embedded Argilla server (127.0.0.1 only).", no_args_is_help=True)
+llm_app = typer.Typer(help="The local LLM server (llama.cpp, OpenAI-compatible).", no_args_is_help=True)
+config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+app.add_typer(server_app, name="server")
+app.add_typer(llm_app, name="llm")
+app.add_typer(config_app, name="config")
+
+ConfigOption = Annotated[
+    Optional[Path], typer.Option("--config", "-c", help="YAML config file.", show_default=False)
+]
+RunOption = Annotated[
+    Optional[str], typer.Option("--run", help="Run directory (path or run id).", show_default=False)
+]
+HomeOption = Annotated[
+    Optional[Path], typer.Option("--home", help="Server home directory.", show_default=False)
+]
+PortOption = Annotated[Optional[int], typer.Option("--port", help="Port on 127.0.0.1.", show_default=False)]
+WorkspaceOption = Annotated[
+    Optional[str], typer.Option("--workspace", help="Argilla workspace.", show_default=False)
+]
+
+
+@app.callback()
+def main_options(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
+) -> None:
+    """Annotation-in-the-loop curation of synthetic LLM training data."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+
+
+# --- configuration -----------------------------------------------------------------
+
+
+@config_app.command("show")
+def config_show(config: ConfigOption = None) -> None:
+    """Print the effective config (file + environment), secrets masked."""
+    import yaml
+
+    from curation.config import config_path, load_config
+
+    cfg = load_config(config)
+    source = config_path(config)
+    err_console.print(f"# config: {source or 'built-in defaults'} (+ environment overrides)")
+    print(yaml.safe_dump(cfg.masked(), sort_keys=False), end="")
+
+
+# --- embedded Argilla server -------------------------------------------------------
+
+
+@server_app.command("start")
+def server_start(home: HomeOption = None, port: PortOption = None) -> None:
+    """Start the embedded Argilla server; returns once it is healthy."""
+    raise NotAvailableYet("server start")
+
+
+@server_app.command("status")
+def server_status(home: HomeOption = None) -> None:
+    """Exit 0 iff the embedded server answers."""
+    raise NotAvailableYet("server status")
+
+
+@server_app.command("env")
+def server_env(home: HomeOption = None) -> None:
+    """Print `export ARGILLA_API_URL=… ARGILLA_API_KEY=…` lines to eval in a shell."""
+    raise NotAvailableYet("server env")
+
+
+@server_app.command("stop")
+def server_stop(home: HomeOption = None) -> None:
+    """Stop the embedded Argilla server."""
+    raise NotAvailableYet("server stop")
+
+
+# --- local LLM ---------------------------------------------------------------------
+
+
+@llm_app.command("start")
+def llm_start(config: ConfigOption = None, port: PortOption = None) -> None:
+    """Start the local LLM server (SmolLM2-135M-Instruct by default)."""
+    from curation.config import load_config
+    from curation.llm import server
+
+    cfg = load_config(config).llm
+    if port is not None:
+        cfg.port = port
+    started = server.start(cfg)
+    state = "started" if started else "already running"
+    console.print(f"local LLM {state}: {server.base_url(cfg)} (model {cfg.alias})")
+
+
+@llm_app.command("status")
+def llm_status(config: ConfigOption = None) -> None:
+    """Exit 0 iff the local LLM server answers."""
+    from curation.config import load_config
+    from curation.llm import server
+
+    cfg = load_config(config).llm
+    if server.is_healthy(cfg):
+        console.print(f"local LLM running: {server.base_url(cfg)}")
+        return
+    err_console.print(f"local LLM not running at {server.base_url(cfg)}")
+    raise typer.Exit(1)
+
+
+@llm_app.command("stop")
+def llm_stop() -> None:
+    """Stop the local LLM server."""
+    from curation.llm import server
+
+    console.print("local LLM stopped" if server.stop() else "local LLM was not running")
+
+
+# --- pipeline stages ---------------------------------------------------------------
+
+
+@app.command()
+def generate(
+    run: RunOption = None,
+    config: ConfigOption = None,
+    num_instructions: Annotated[
+        Optional[int], typer.Option("--num-instructions", "-n", help="Instructions to generate.")
+    ] = None,
+) -> None:
+    """Generate instructions and scored preference pairs (distilabel)."""
+    raise NotAvailableYet("generate")
+
+
+@app.command()
+def select(
+    input: Annotated[Path, typer.Option("--input", help="Input Parquet file.")],
+    output: Annotated[Path, typer.Option("--output", help="Output Parquet file.")],
+    score_column: Annotated[str, typer.Option("--score-column", help="Score to order by.")],
+    threshold: Annotated[float, typer.Option("--threshold", help="Max cosine similarity to kept rows.")],
+    budget: Annotated[int, typer.Option("--budget", help="Rows to keep.")],
+    embedding_column: Annotated[
+        Optional[str], typer.Option("--embedding-column", help="Column of embeddings.")
+    ] = None,
+    text_column: Annotated[
+        Optional[str], typer.Option("--text-column", help="Column of text to embed.")
+    ] = None,
+    model: Annotated[
+        Optional[str], typer.Option("--model", help="sentence-transformers model name or path.")
+    ] = None,
+    run: RunOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Keep a diverse, high-scoring subset (Deita score-first filter)."""
+    raise NotAvailableYet("select")
+
+
+@app.command()
+def push(
+    input: Annotated[Path, typer.Option("--input", help="Parquet file of rows to review.")],
+    template: Annotated[str, typer.Option("--template", help="instruction | preference")],
+    dataset: Annotated[str, typer.Option("--dataset", help="Argilla dataset name.")],
+    workspace: WorkspaceOption = None,
+    min_submitted: Annotated[
+        Optional[int], typer.Option("--min-submitted", help="Reviews needed per record.")
+    ] = None,
+    run: RunOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Create or update an Argilla dataset from rows (idempotent)."""
+    raise NotAvailableYet("push")
+
+
+@app.command()
+def pull(
+    dataset: Annotated[str, typer.Option("--dataset", help="Argilla dataset name.")],
+    output: Annotated[Path, typer.Option("--output", help="Parquet file to write.")],
+    workspace: WorkspaceOption = None,
+    run: RunOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Pull submitted reviews: one row per (record, annotator, question)."""
+    raise NotAvailableYet("pull")
+
+
+@app.command()
+def agreement(
+    dataset: Annotated[str, typer.Option("--dataset", help="Argilla dataset name.")],
+    workspace: WorkspaceOption = None,
+    question: Annotated[Optional[str], typer.Option("--question", help="Only this question.")] = None,
+    alpha_level: Annotated[
+        Optional[str],
+        typer.Option("--alpha-level", help="nominal | ordinal | interval | ratio"),
+    ] = None,
+    format: Annotated[str, typer.Option("--format", help="json | table")] = "table",
+    config: ConfigOption = None,
+) -> None:
+    """How far the AI judge agrees with people, and people with each other."""
+    raise NotAvailableYet("agreement")
+
+
+@app.command()
+def export(
+    dataset: Annotated[str, typer.Option("--dataset", help="Argilla dataset name.")],
+    format: Annotated[str, typer.Option("--format", help="sft | dpo")],
+    workspace: WorkspaceOption = None,
+    repo_id: Annotated[Optional[str], typer.Option("--repo-id", help="Hub repo ORG/NAME.")] = None,
+    private: Annotated[bool, typer.Option("--private", help="Private Hub repo.")] = False,
+    local_dir: Annotated[Optional[Path], typer.Option("--local-dir", help="Write here instead.")] = None,
+    run: RunOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Export the approved rows as a datasets dataset (Hub or local folder)."""
+    raise NotAvailableYet("export")
+
+
+@app.command()
+def dashboard(run: RunOption = None, port: PortOption = None, config: ConfigOption = None) -> None:
+    """Serve the Streamlit dashboard on 127.0.0.1."""
+    raise NotAvailableYet("dashboard")
+
+
+@app.command()
+def demo(
+    num_instructions: Annotated[
+        int, typer.Option("--num-instructions", "-n", help="Instructions to generate.")
+    ] = 20,
+    run: RunOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run the whole loop on the embedded default, leaving the services running."""
+    from curation.demo import run_demo
+
+    run_demo(num_instructions=num_instructions, run=run, config_file=config, console=console)
+
+
+@app.command()
+def stop() -> None:
+    """Stop every background service started under the current home."""
+    from curation.demo import stop_all
+
+    for name, was_running in stop_all():
+        console.print(f"{name}: {'stopped' if was_running else 'not running'}")
+
+
+def main() -> None:
+    """Console-script entry point: user errors become one line on stderr, exit 1."""
+    try:
+        app()
+    except CurationError as error:
+        err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("interrupted; rerun the same command to resume")
+        sys.exit(130)

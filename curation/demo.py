@@ -1,0 +1,91 @@
+"""`curate demo`: the whole loop on the embedded default, and `curate stop`.
+
+The demo works in the run directory `runs/demo` (so a second `make demo` skips every
+stage whose output is current), starts the background services it needs and leaves
+them running, and ends with where to look and a summary table.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from curation.config import Config, load_config
+from curation.runs import RunDir
+
+DEMO_RUN = "demo"
+
+
+@dataclass
+class DemoContext:
+    """What the demo steps share: config, run directory, and the lines of the summary."""
+
+    config: Config
+    run: RunDir
+    num_instructions: int
+    console: Console
+    links: dict[str, str] = field(default_factory=dict)
+    summary: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def report(self, step: str, result: str, seconds: float) -> None:
+        self.summary.append((step, result, f"{seconds:.1f}"))
+
+
+def start_llm(ctx: DemoContext) -> str:
+    from curation.llm import server
+
+    started = server.start(ctx.config.llm)
+    ctx.links["Local LLM (OpenAI-compatible)"] = server.base_url(ctx.config.llm)
+    return "started" if started else "already running"
+
+
+# The steps run in this order; each returns a one-line result for the summary.
+STEPS: list[tuple[str, Callable[[DemoContext], str]]] = [
+    ("local LLM", start_llm),
+]
+
+
+def run_demo(
+    *, num_instructions: int, run: str | None, config_file: Path | None, console: Console
+) -> DemoContext:
+    config = load_config(config_file)
+    ctx = DemoContext(
+        config=config,
+        run=RunDir.open(run or DEMO_RUN, config.runs_dir),
+        num_instructions=num_instructions,
+        console=console,
+    )
+    for name, step in STEPS:
+        started = time.monotonic()
+        with console.status(f"[bold]{name}[/] …"):
+            result = step(ctx)
+        ctx.report(name, result, time.monotonic() - started)
+        console.print(f"[green]✓[/] {name}: {result}")
+    _print_summary(ctx)
+    return ctx
+
+
+def _print_summary(ctx: DemoContext) -> None:
+    table = Table(title=f"curate demo: run {ctx.run.path}")
+    table.add_column("step")
+    table.add_column("result")
+    table.add_column("seconds", justify="right")
+    for row in ctx.summary:
+        table.add_row(*row)
+    ctx.console.print(table)
+    for label, url in ctx.links.items():
+        ctx.console.print(f"{label}: {url}")
+    ctx.console.print(f"Run directory: {ctx.run.path}")
+    ctx.console.print("Stop the background services with: curate stop")
+
+
+def stop_all() -> list[tuple[str, bool]]:
+    """Stop every background service under the current home; (name, was running)."""
+    from curation.llm import server as llm_server
+
+    return [("local LLM", llm_server.stop())]
