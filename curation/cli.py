@@ -28,7 +28,9 @@ app = typer.Typer(
     add_completion=False,
 )
 server_app = typer.Typer(help="The embedded Argilla server (127.0.0.1 only).", no_args_is_help=True)
-llm_app = typer.Typer(help="The local LLM server (llama.cpp, OpenAI-compatible).", no_args_is_help=True)
+llm_app = typer.Typer(
+    help="The local LLM server (llama.cpp, OpenAI-compatible).", no_args_is_help=True
+)
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 app.add_typer(server_app, name="server")
 app.add_typer(llm_app, name="llm")
@@ -43,7 +45,9 @@ RunOption = Annotated[
 HomeOption = Annotated[
     Optional[Path], typer.Option("--home", help="Server home directory.", show_default=False)
 ]
-PortOption = Annotated[Optional[int], typer.Option("--port", help="Port on 127.0.0.1.", show_default=False)]
+PortOption = Annotated[
+    Optional[int], typer.Option("--port", help="Port on 127.0.0.1.", show_default=False)
+]
 WorkspaceOption = Annotated[
     Optional[str], typer.Option("--workspace", help="Argilla workspace.", show_default=False)
 ]
@@ -162,7 +166,9 @@ def select(
     input: Annotated[Path, typer.Option("--input", help="Input Parquet file.")],
     output: Annotated[Path, typer.Option("--output", help="Output Parquet file.")],
     score_column: Annotated[str, typer.Option("--score-column", help="Score to order by.")],
-    threshold: Annotated[float, typer.Option("--threshold", help="Max cosine similarity to kept rows.")],
+    threshold: Annotated[
+        float, typer.Option("--threshold", help="Max cosine similarity to kept rows.")
+    ],
     budget: Annotated[int, typer.Option("--budget", help="Rows to keep.")],
     embedding_column: Annotated[
         Optional[str], typer.Option("--embedding-column", help="Column of embeddings.")
@@ -212,7 +218,9 @@ def pull(
 def agreement(
     dataset: Annotated[str, typer.Option("--dataset", help="Argilla dataset name.")],
     workspace: WorkspaceOption = None,
-    question: Annotated[Optional[str], typer.Option("--question", help="Only this question.")] = None,
+    question: Annotated[
+        Optional[str], typer.Option("--question", help="Only this question.")
+    ] = None,
     alpha_level: Annotated[
         Optional[str],
         typer.Option("--alpha-level", help="nominal | ordinal | interval | ratio"),
@@ -231,7 +239,9 @@ def export(
     workspace: WorkspaceOption = None,
     repo_id: Annotated[Optional[str], typer.Option("--repo-id", help="Hub repo ORG/NAME.")] = None,
     private: Annotated[bool, typer.Option("--private", help="Private Hub repo.")] = False,
-    local_dir: Annotated[Optional[Path], typer.Option("--local-dir", help="Write here instead.")] = None,
+    local_dir: Annotated[
+        Optional[Path], typer.Option("--local-dir", help="Write here instead.")
+    ] = None,
     run: RunOption = None,
     config: ConfigOption = None,
 ) -> None:

@@ -203,5 +203,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise CurationError(f"{path}: the config must be a mapping of sections, got {type(data).__name__}")
+        raise CurationError(
+            f"{path}: the config must be a mapping of sections, got {type(data).__name__}"
+        )
     return data

@@ -127,7 +127,11 @@ class RunDir:
             path = Path(runs_dir) / new_run_id()
         else:
             candidate = Path(run)
-            path = candidate if (candidate.is_absolute() or candidate.exists() or "/" in str(run)) else Path(runs_dir) / str(run)
+            path = (
+                candidate
+                if (candidate.is_absolute() or candidate.exists() or "/" in str(run))
+                else Path(runs_dir) / str(run)
+            )
         if not create and not path.is_dir():
             raise CurationError(f"run directory not found: {path}")
         if path.exists() and not path.is_dir():
