@@ -1,0 +1,12 @@
+"""Shared test setup: offline settings, an isolated home, and the real-server fixtures."""
+
+from __future__ import annotations
+
+import os
+
+# Tests run offline, like the product: nothing may reach a model hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+pytest_plugins = ["tests.fixtures.home", "tests.fixtures.llm"]
