@@ -56,7 +56,7 @@ def test_bad_config_is_one_clear_error(tmp_path, text, message):
 
 
 def test_missing_config_file_names_it(tmp_path):
-    with pytest.raises(CurationError, match="config file not found: .*nope.yaml"):
+    with pytest.raises(CurationError, match=r"config file not found: .*nope\.yaml"):
         load_config(tmp_path / "nope.yaml")
 
 

@@ -107,7 +107,7 @@ def test_interrupted_stage_keeps_its_work_dir_and_resumes(run):
 
 
 def test_stage_that_forgets_an_output_fails(run):
-    with pytest.raises(Exception, match="did not write b.parquet"):
+    with pytest.raises(Exception, match=r"did not write b\.parquet"):
         run.run_stage("a", lambda ctx: None, outputs=["b.parquet"])
 
 
