@@ -1,0 +1,1 @@
+"""The review loop in Argilla: templates, push, pull, consensus and routing."""
