@@ -66,6 +66,7 @@ def run_demo(
             result = step(ctx)
         ctx.report(name, result, time.monotonic() - started)
         console.print(f"[green]✓[/] {name}: {result}")
+    ctx.run.update(demo={"num_instructions": num_instructions, "steps": ctx.summary})
     _print_summary(ctx)
     return ctx
 
