@@ -229,7 +229,18 @@ def agreement(
     config: ConfigOption = None,
 ) -> None:
     """How far the AI judge agrees with people, and people with each other."""
-    raise NotAvailableYet("agreement")
+    import json
+
+    from curation.agreement import agreement_from_argilla, render_agreement
+    from curation.config import load_config
+
+    if format not in ("json", "table"):
+        raise CurationError(f"--format must be json or table, not {format!r}")
+    result = agreement_from_argilla(load_config(config), dataset, workspace, question, alpha_level)
+    if format == "json":
+        print(json.dumps(result, indent=2, allow_nan=False))
+    else:
+        console.print(render_agreement(result))
 
 
 @app.command()

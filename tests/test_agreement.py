@@ -692,3 +692,16 @@ def test_rendered_table_shows_figures_and_undefined_marks():
     assert "—" in text  # q has no human-human figures
     assert "AI ↓ human →" in text
     assert "carol" in text
+
+
+def test_resamples_without_any_ai_pair_count_as_undefined():
+    # r3 and r4 carry no suggestion: some resamples hold no AI-human pair at all.
+    rows = [
+        response("r1", "alice", 1, suggestion=1),
+        response("r2", "alice", 2, suggestion=3),
+        response("r3", "alice", 3),
+        response("r4", "alice", 2),
+    ]
+    ah = agreement(rows, resamples=200)["questions"]["q"]["ai_human"]
+    assert ah["cohen_kappa"] is not None
+    assert ah["ci95"]["cohen_kappa"] is None  # undefined in too many resamples
