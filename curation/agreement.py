@@ -117,7 +117,10 @@ def compute_agreement(
     `question_values` gives each question's allowed values (rating scale, label order);
     without it the observed values are used. `question_types` declares questions that may
     have no responses yet, so they still appear (with null figures). `alpha_level`
-    overrides the default level (interval for ratings, nominal otherwise) where it applies.
+    overrides the default level (interval for ratings, nominal otherwise) where it applies
+    (ordinal needs ordered values, interval and ratio numbers); for a `question` asked by
+    name, a level that cannot apply is an error. `resamples` bootstrap resamples of the
+    records (0: no intervals), drawn from `seed`.
     """
     _check_level(alpha_level)
     question_values = dict(question_values or {})
@@ -133,8 +136,10 @@ def compute_agreement(
     questions = {}
     for name, qtype in types.items():
         rows = submitted[submitted["question"] == name]
+        allowed = question_values.get(name)
+        strict = question is not None
         questions[name] = _question_agreement(
-            name, qtype, rows, question_values.get(name), alpha_level, resamples, seed
+            name, qtype, rows, allowed, alpha_level, strict, resamples, seed
         )
     return {
         "dataset": dataset,
@@ -316,6 +321,7 @@ def _question_agreement(
     rows: pd.DataFrame,
     allowed: Sequence[Any] | None,
     alpha_level: str | None,
+    strict: bool,
     resamples: int,
     seed: int,
 ) -> dict[str, Any]:
@@ -332,7 +338,7 @@ def _question_agreement(
         _add_intervals(result, None, None, None, resamples, seed)
         return result
     coded = _code(name, qtype, rows, allowed)
-    level = _alpha_level(name, coded, alpha_level)
+    level = _alpha_level(name, coded, alpha_level, strict)
     counts = coded.counts()
     result["human_human"] = _human_human(counts, coded, level)
     result["ai_human"] = _ai_human(coded)
@@ -341,18 +347,23 @@ def _question_agreement(
     return result
 
 
-def _alpha_level(name: str, coded: Coded, requested: str | None) -> str:
+def _alpha_level(name: str, coded: Coded, requested: str | None, strict: bool) -> str:
+    """The requested level where it applies to the question, else the default level.
+
+    With `strict` (the question was asked for by name) a level that cannot apply is an
+    error; over a whole dataset it applies where it can and the output names the level.
+    """
+    default = "interval" if coded.qtype == "rating" else "nominal"
     if requested is None:
-        return "interval" if coded.qtype == "rating" else "nominal"
+        return default
+    problem = None
     if requested in {"interval", "ratio"} and coded.qtype != "rating":
-        raise CurationError(
-            f"alpha level {requested!r} needs numbers; question {name!r} is {coded.qtype}"
-        )
-    if requested == "ordinal" and not coded.ordered:
-        raise CurationError(
-            f"alpha level 'ordinal' needs ordered values; question {name!r} declares no order"
-        )
-    return requested
+        problem = f"alpha level {requested!r} needs numbers; question {name!r} is {coded.qtype}"
+    elif requested == "ordinal" and not coded.ordered:
+        problem = f"alpha level 'ordinal' needs ordered values; question {name!r} declares none"
+    if problem and strict:
+        raise CurationError(problem)
+    return default if problem else requested
 
 
 def _number(value: Any) -> float | None:

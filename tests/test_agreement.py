@@ -535,6 +535,19 @@ def test_contract_keys_are_all_there():
     assert result["dataset"] == "ds"
 
 
+def test_alpha_level_over_a_dataset_applies_where_it_can():
+    rows = verdict_case() + reliability_rows(WIKIPEDIA_RELIABILITY)
+    result = agreement(rows, alpha_level="ordinal")["questions"]
+    assert result["q"]["human_human"]["alpha_level"] == "ordinal"
+    # verdict declares no label order here: it keeps its nominal default, and says so
+    assert result["verdict"]["human_human"]["alpha_level"] == "nominal"
+    assert result["verdict"]["human_human"]["krippendorff_alpha"] == pytest.approx(0.25)
+    ordered = agreement(
+        rows, alpha_level="ordinal", question_values={"verdict": ["keep", "fix", "drop"]}
+    )
+    assert ordered["questions"]["verdict"]["human_human"]["alpha_level"] == "ordinal"
+
+
 def test_question_option_selects_one_question():
     rows = verdict_case() + rating_case()
     result = agreement(rows, question="verdict")
@@ -554,8 +567,16 @@ def test_question_option_selects_one_question():
         ([response("r1", "a", None)], {}, "has no value"),
         ([response("r1", "a", 1, status="accepted")], {}, "unknown response status"),
         ([response("r1", "a", 1)], {"alpha_level": "cardinal"}, "unknown alpha level"),
-        ([response("r1", "a", "x", qtype=LABEL)], {"alpha_level": "interval"}, "needs numbers"),
-        ([response("r1", "a", "x", qtype=LABEL)], {"alpha_level": "ordinal"}, "declares no order"),
+        (
+            [response("r1", "a", "x", qtype=LABEL)],
+            {"alpha_level": "interval", "question": "q"},
+            "needs numbers",
+        ),
+        (
+            [response("r1", "a", "x", qtype=LABEL)],
+            {"alpha_level": "ordinal", "question": "q"},
+            "declares none",
+        ),
         ([response("r1", "a", 1)], {"question": "nope"}, "no question 'nope'"),
         ([response("r1", "a", 1, qtype="poll")], {}, "unknown type 'poll'"),
         ([response("r1", "a", "x", qtype="multi_label_selection")], {}, "not a multi_label"),
