@@ -114,7 +114,21 @@ class ReviewConfig(Section):
 
 
 class DashboardConfig(Section):
+    """`curate dashboard`: the Streamlit app on 127.0.0.1 that reads a run directory."""
+
     port: int = 8501
+    run: str | None = Field(
+        default=None, description="run shown first (path or run id); default: the newest run"
+    )
+    cache_ttl_s: int = Field(
+        default=30, description="seconds before cached data is read again (files, Argilla)"
+    )
+    max_scatter_points: int = Field(
+        default=5000, description="embedding map points; larger runs show a random sample"
+    )
+    argilla_url: str | None = Field(
+        default=None, description="Argilla UI base URL for record links; default: the server"
+    )
 
 
 class Config(BaseSettings):
