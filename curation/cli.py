@@ -262,8 +262,15 @@ def export(
 
 @app.command()
 def dashboard(run: RunOption = None, port: PortOption = None, config: ConfigOption = None) -> None:
-    """Serve the Streamlit dashboard on 127.0.0.1."""
-    raise NotAvailableYet("dashboard")
+    """Serve the Streamlit dashboard on 127.0.0.1; returns once it answers."""
+    from curation import dashboard as dashboard_service
+    from curation.config import config_path, load_config
+
+    cfg = load_config(config)
+    started, address = dashboard_service.start(
+        cfg, run=run, port=port, config_file=config_path(config)
+    )
+    console.print(f"dashboard {'started' if started else 'already running'}: {address}")
 
 
 @app.command()

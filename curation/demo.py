@@ -44,9 +44,19 @@ def start_llm(ctx: DemoContext) -> str:
     return "started" if started else "already running"
 
 
-# The steps run in this order; each returns a one-line result for the summary.
+def start_dashboard(ctx: DemoContext) -> str:
+    from curation import dashboard
+
+    started, address = dashboard.start(ctx.config, run=str(ctx.run.path))
+    ctx.links["Dashboard"] = address
+    return "started" if started else "already running"
+
+
+# The steps run in this order; each returns a one-line result for the summary. The
+# dashboard stays last: it shows what the steps before it wrote.
 STEPS: list[tuple[str, Callable[[DemoContext], str]]] = [
     ("local LLM", start_llm),
+    ("dashboard", start_dashboard),
 ]
 
 
@@ -87,6 +97,7 @@ def _print_summary(ctx: DemoContext) -> None:
 
 def stop_all() -> list[tuple[str, bool]]:
     """Stop every background service under the current home; (name, was running)."""
+    from curation import dashboard
     from curation.llm import server as llm_server
 
-    return [("local LLM", llm_server.stop())]
+    return [("dashboard", dashboard.stop()), ("local LLM", llm_server.stop())]

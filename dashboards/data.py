@@ -1,0 +1,494 @@
+"""The dashboard's data layer: run-directory files, read once and cached.
+
+Every read is keyed by the file's path, size and modification time, so a stage that
+rewrites a file shows on the next rerun; the TTL (`dashboard.cache_ttl_s`) bounds how long
+anything is held, and the sidebar's Refresh button clears everything. Raw Parquet tables
+are cached as shared resources (one copy per server, never copied per rerun: callers must
+not modify them); small derived results (the embedding map, recomputed agreement) are
+cached as data. Optional columns may be missing: loaders return the columns that exist.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import streamlit as st
+
+from curation.config import Config, DashboardConfig, load_config
+from curation.errors import CurationError
+
+Stamp = tuple[int, int]  # (size, mtime_ns): changes whenever a stage rewrites the file
+
+SELECT = (
+    "curate select --run {run} --input {run}/preferences.parquet "
+    "--output {run}/selected.parquet --score-column deita_score --text-column instruction "
+    "--threshold 0.9 --budget 1000"
+)
+
+
+@dataclass(frozen=True)
+class RunFile:
+    """A file a stage writes into the run directory, and the command that writes it."""
+
+    what: str
+    command: str
+
+
+RUN_FILES: dict[str, RunFile] = {
+    "manifest.json": RunFile("the run manifest (stages, counts, timings)", "curate demo"),
+    "instructions.parquet": RunFile("generated instructions", "curate generate --run {run}"),
+    "preferences.parquet": RunFile("judged preference pairs", "curate generate --run {run}"),
+    "embeddings.parquet": RunFile("instruction embeddings", SELECT),
+    "selected.parquet": RunFile("rows kept by the diversity filter", SELECT),
+    "selection_rejected.parquet": RunFile("rows the diversity filter dropped", SELECT),
+    "review_records.parquet": RunFile(
+        "records pushed to Argilla and their review status",
+        "curate push --run {run} ... then curate pull --run {run} --dataset NAME ...",
+    ),
+    "feedback.parquet": RunFile(
+        "reviewers' responses",
+        "curate pull --run {run} --dataset NAME --output {run}/feedback.parquet",
+    ),
+    "agreement": RunFile("agreement figures per dataset", "curate agreement --dataset NAME"),
+    "exports": RunFile(
+        "exported datasets", "curate export --dataset NAME --format sft|dpo --local-dir DIR"
+    ),
+}
+
+
+def _ttl() -> int:
+    try:
+        return load_config().dashboard.cache_ttl_s
+    except CurationError:
+        return DashboardConfig().cache_ttl_s
+
+
+TTL_S = _ttl()
+
+
+# --- config and runs ---------------------------------------------------------------------
+
+
+@st.cache_resource(ttl=TTL_S, show_spinner=False)
+def settings() -> Config:
+    """The effective config (file + environment), as `curate dashboard` passed it."""
+    return load_config()
+
+
+def list_runs(root: Path) -> list[Path]:
+    """Run directories under the runs root, newest first."""
+    if not root.is_dir():
+        return []
+    runs = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    return sorted(runs, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def resolve_run(value: str, root: Path) -> Path:
+    """A run given as a path or as a run id under the runs root."""
+    path = Path(value).expanduser()
+    if path.is_absolute() or path.exists() or "/" in value:
+        return path.resolve()
+    return (root / value).resolve()
+
+
+def stamp(path: Path) -> Stamp | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return (info.st_size, info.st_mtime_ns)
+
+
+# --- raw files ----------------------------------------------------------------------------
+
+
+class UnreadableFile(CurationError):
+    """A run file exists but cannot be read (corrupt, half-copied, wrong format)."""
+
+
+@st.cache_resource(ttl=TTL_S, show_spinner=False, max_entries=64)
+def _parquet(path: str, file_stamp: Stamp, columns: tuple[str, ...] | None) -> pd.DataFrame:
+    try:
+        names = pq.read_schema(path).names
+        wanted = None if columns is None else [c for c in columns if c in names]
+        return pq.read_table(path, columns=wanted).to_pandas()
+    except (pa.ArrowException, OSError) as error:
+        raise UnreadableFile(f"{path}: cannot read it as Parquet ({error})") from None
+
+
+def table(run: Path, name: str, columns: Sequence[str] | None = None) -> pd.DataFrame | None:
+    """A Parquet file of the run (only `columns` that exist), or None when it is missing.
+
+    The frame is shared between sessions: filter it into a new frame, never modify it.
+    """
+    path = run / name
+    file_stamp = stamp(path)
+    if file_stamp is None:
+        return None
+    return _parquet(str(path), file_stamp, tuple(columns) if columns is not None else None)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=64)
+def _json(path: str, file_stamp: Stamp) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise UnreadableFile(f"{path}: cannot read it as JSON ({error})") from None
+
+
+def read_json(path: Path) -> Any | None:
+    file_stamp = stamp(path)
+    return None if file_stamp is None else _json(str(path), file_stamp)
+
+
+def manifest(run: Path) -> dict[str, Any] | None:
+    return read_json(run / "manifest.json")
+
+
+def agreements(run: Path) -> dict[str, dict[str, Any]]:
+    """The agreement JSON of each dataset: `agreement/<dataset>.json` (or `agreement.json`)."""
+    found: dict[str, dict[str, Any]] = {}
+    single = read_json(run / "agreement.json")
+    if isinstance(single, dict) and "questions" in single:
+        found[str(single.get("dataset", "dataset"))] = single
+    folder = run / "agreement"
+    if folder.is_dir():
+        for path in sorted(folder.glob("*.json")):
+            data = read_json(path)
+            if isinstance(data, dict) and "questions" in data:
+                found[str(data.get("dataset") or path.stem)] = data
+    return found
+
+
+@dataclass(frozen=True)
+class Export:
+    """One exported dataset folder, `exports/<dataset>-<format>/`."""
+
+    dataset: str
+    format: str
+    path: Path
+    rows: int
+    files: int
+    has_card: bool
+
+
+def exports(run: Path) -> list[Export]:
+    folder = run / "exports"
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(p for p in folder.iterdir() if p.is_dir()):
+        dataset, _, fmt = path.name.rpartition("-")
+        files = sorted(path.rglob("*.parquet"))
+        rows = 0
+        for file in files:
+            try:
+                rows += pq.ParquetFile(file).metadata.num_rows
+            except (pa.ArrowException, OSError):
+                continue
+        found.append(
+            Export(dataset or path.name, fmt, path, rows, len(files), (path / "README.md").exists())
+        )
+    return found
+
+
+# --- what the pages share ------------------------------------------------------------------
+
+PREFERENCE_SCORES = (
+    "complexity",
+    "quality",
+    "deita_score",
+    "evol_score",
+    "margin",
+    "chosen_rating",
+    "rejected_rating",
+    "judge_uncertainty",
+)
+
+
+def rating_columns(run: Path, name: str) -> list[str]:
+    """UltraFeedback rating list columns: `ratings` (the judged aspect), `ratings_<aspect>`."""
+    path = run / name
+    if stamp(path) is None:
+        return []
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowException, OSError) as error:
+        raise UnreadableFile(f"{path}: cannot read it as Parquet ({error})") from None
+    return [
+        field.name
+        for field in schema
+        if (field.name == "ratings" or field.name.startswith("ratings_"))
+        and pa.types.is_list(field.type)
+    ]
+
+
+def aspect_name(column: str) -> str:
+    return "overall" if column == "ratings" else column.removeprefix("ratings_")
+
+
+@st.cache_resource(ttl=TTL_S, show_spinner=False, max_entries=16)
+def _ratings_long(path: str, file_stamp: Stamp, column: str) -> pd.DataFrame:
+    """One row per (pair, generation) rating: `id`, `source`, `deita_score`, `rating`."""
+    names = pq.read_schema(path).names
+    columns = [c for c in ("id", "source", "deita_score", column) if c in names]
+    data = pq.read_table(path, columns=columns)
+    ratings = data[column].combine_chunks()
+    parents = pc.list_parent_indices(ratings).to_numpy()
+    values = pc.list_flatten(ratings).to_numpy(zero_copy_only=False).astype(float)
+    frame = pd.DataFrame({"rating": values})
+    for name in columns:
+        if name != column:
+            frame[name] = data[name].to_numpy(zero_copy_only=False)[parents]
+    return frame.dropna(subset=["rating"])
+
+
+def ratings_long(run: Path, name: str, column: str) -> pd.DataFrame | None:
+    """Every rating of a list column of `name`, one row each (flattened in Arrow)."""
+    path = run / name
+    file_stamp = stamp(path)
+    return None if file_stamp is None else _ratings_long(str(path), file_stamp, column)
+
+
+def attributes(run: Path) -> pd.DataFrame | None:
+    """`source` and `deita_score` by row id, for filtering tables that lack them."""
+    for name in ("preferences.parquet", "selected.parquet", "instructions.parquet"):
+        frame = table(run, name, ("id", "source", "deita_score"))
+        if frame is not None and "id" in frame:
+            return frame
+    return None
+
+
+def texts(run: Path) -> pd.Series:
+    """The instruction text by row id (for previews and record links)."""
+    for name in ("preferences.parquet", "selected.parquet", "instructions.parquet"):
+        frame = table(run, name, ("id", "instruction"))
+        if frame is not None and {"id", "instruction"} <= set(frame.columns):
+            return pd.Series(frame["instruction"].to_numpy(), index=frame["id"].to_numpy())
+    return pd.Series(dtype=object)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the sidebar selected: run, dataset (None: all) and row filters."""
+
+    run: Path
+    dataset: str | None = None
+    sources: tuple[str, ...] = ()
+    score_range: tuple[float, float] | None = None
+
+    @property
+    def filtered(self) -> bool:
+        """True when a source or score filter narrows the rows."""
+        return bool(self.sources) or self.score_range is not None
+
+    def rows(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The rows that pass the source and score filters (columns it lacks don't filter)."""
+        mask = np.ones(len(frame), dtype=bool)
+        if self.sources and "source" in frame:
+            mask &= frame["source"].isin(self.sources).to_numpy()
+        if self.score_range is not None and "deita_score" in frame:
+            low, high = self.score_range
+            mask &= frame["deita_score"].between(low, high).to_numpy()
+        return frame if mask.all() else frame[mask]
+
+    def by_id(self, frame: pd.DataFrame, column: str = "id") -> pd.DataFrame:
+        """Filter a table without source/score columns through the row attributes."""
+        if not self.filtered or column not in frame:
+            return frame
+        attrs = attributes(self.run)
+        if attrs is None:
+            return frame
+        return frame[frame[column].isin(self.rows(attrs)["id"])]
+
+    def in_dataset(self, frame: pd.DataFrame) -> pd.DataFrame:
+        if self.dataset is None or "dataset" not in frame:
+            return frame
+        return frame[frame["dataset"] == self.dataset]
+
+    def review_records(self) -> pd.DataFrame | None:
+        """Pushed records of the selected dataset(s) that pass the filters."""
+        records = table(self.run, "review_records.parquet")
+        if records is None:
+            return None
+        records = self.in_dataset(records)
+        if "source" in records or "deita_score" in records:
+            return self.rows(records)
+        return self.by_id(records, "record_id")
+
+    def feedback(self) -> pd.DataFrame | None:
+        """Responses of the selected dataset(s) on records that pass the filters."""
+        responses = table(self.run, "feedback.parquet")
+        if responses is None:
+            return None
+        responses = self.in_dataset(responses)
+        if not self.filtered:
+            return responses
+        records = self.review_records()
+        if records is not None and {"dataset", "record_id"} <= set(records.columns):
+            keys = pd.MultiIndex.from_frame(records[["dataset", "record_id"]])
+            mine = pd.MultiIndex.from_frame(responses[["dataset", "record_id"]])
+            return responses[mine.isin(keys)]
+        return self.by_id(responses, "record_id")
+
+
+def datasets(run: Path) -> list[str]:
+    """Every Argilla dataset the run knows of (review files, agreement, exports)."""
+    names: set[str] = set()
+    for name in ("review_records.parquet", "feedback.parquet"):
+        frame = table(run, name, ("dataset",))
+        if frame is not None and "dataset" in frame:
+            names.update(frame["dataset"].dropna().astype(str).unique())
+    names.update(agreements(run))
+    names.update(export.dataset for export in exports(run))
+    return sorted(names)
+
+
+def sources(run: Path) -> list[str]:
+    found: set[str] = set()
+    for name in ("preferences.parquet", "instructions.parquet", "review_records.parquet"):
+        frame = table(run, name, ("source",))
+        if frame is not None and "source" in frame:
+            found.update(frame["source"].dropna().astype(str).unique())
+    return sorted(found)
+
+
+def score_bounds(run: Path) -> tuple[float, float] | None:
+    """The range of Deita scores in the run, for the score filter."""
+    for name in ("preferences.parquet", "selected.parquet", "review_records.parquet"):
+        frame = table(run, name, ("deita_score",))
+        if frame is not None and "deita_score" in frame:
+            scores = pd.to_numeric(frame["deita_score"], errors="coerce").dropna()
+            if len(scores):
+                return float(scores.min()), float(scores.max())
+    return None
+
+
+# --- diversity map ---------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=8)
+def _embedding_map(
+    run: str, stamps: tuple[Stamp | None, ...], max_points: int
+) -> tuple[pd.DataFrame, int]:
+    """A random sample of at most `max_points` embeddings projected on 2 PCA axes.
+
+    Returns the points (`id`, `x`, `y`, `status`, `source`, `deita_score`) and how many
+    embeddings there are in all. The PCA is fitted on the sample itself.
+    """
+    from sklearn.decomposition import PCA
+
+    path = Path(run)
+    data = pq.read_table(path / "embeddings.parquet", columns=["id", "embedding"])
+    total = data.num_rows
+    rng = np.random.default_rng(0)
+    take = (
+        np.sort(rng.choice(total, size=max_points, replace=False)) if total > max_points else None
+    )
+    if take is not None:
+        data = data.take(pa.array(take))
+    column = data["embedding"].combine_chunks()
+    flat = pc.list_flatten(column).to_numpy(zero_copy_only=False)
+    vectors = flat.astype(np.float32).reshape(len(column), -1)
+    ids = data["id"].to_numpy(zero_copy_only=False)
+    points = pd.DataFrame({"id": ids})
+    if len(vectors) >= 2:
+        xy = PCA(n_components=2, random_state=0).fit_transform(vectors)
+    else:
+        xy = np.zeros((len(vectors), 2))
+    points["x"], points["y"] = xy[:, 0], xy[:, 1]
+    points["status"] = status_of(path, points["id"])
+    attrs = attributes(path)
+    if attrs is not None:
+        points = points.merge(attrs.drop_duplicates("id"), on="id", how="left")
+    return points, total
+
+
+def embedding_map(run: Path, max_points: int) -> tuple[pd.DataFrame, int] | None:
+    names = ("embeddings.parquet", "selected.parquet", "selection_rejected.parquet")
+    stamps = tuple(stamp(run / name) for name in names)
+    if stamps[0] is None:
+        return None
+    return _embedding_map(str(run), stamps, max_points)
+
+
+def status_of(run: Path, ids: pd.Series) -> np.ndarray:
+    """`kept`, `rejected` or `not selected` for each row id, from the selection files."""
+    status = np.full(len(ids), "not selected", dtype=object)
+    rejected = table(run, "selection_rejected.parquet", ("id",))
+    if rejected is not None and "id" in rejected:
+        status[ids.isin(rejected["id"]).to_numpy()] = "rejected"
+    kept = table(run, "selected.parquet", ("id",))
+    if kept is not None and "id" in kept:
+        status[ids.isin(kept["id"]).to_numpy()] = "kept"
+    return status
+
+
+# --- agreement recomputed on filtered responses -----------------------------------------------
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=16)
+def _agreement(
+    run: str,
+    feedback_stamp: Stamp,
+    dataset: str,
+    selection: Selection,
+    resamples: int,
+) -> dict[str, Any]:
+    from curation.agreement import compute_agreement
+
+    responses = selection.feedback()
+    assert responses is not None
+    responses = responses[responses["dataset"] == dataset]
+    responses = responses[responses["status"].isin(("submitted", "draft", "discarded"))]
+    return compute_agreement(responses, dataset, resamples=resamples)
+
+
+def agreement(selection: Selection, dataset: str, resamples: int) -> dict[str, Any] | None:
+    """Agreement of one dataset over the filtered responses (`curation.agreement`)."""
+    feedback_stamp = stamp(selection.run / "feedback.parquet")
+    if feedback_stamp is None:
+        return None
+    return _agreement(str(selection.run), feedback_stamp, dataset, selection, resamples)
+
+
+# --- Argilla links ----------------------------------------------------------------------------
+
+
+def argilla_url(config: Config) -> str:
+    """The Argilla UI for record links: config, ARGILLA_API_URL, or the embedded server."""
+    if config.dashboard.argilla_url:
+        return config.dashboard.argilla_url.rstrip("/")
+    if config.argilla.api_url:
+        return config.argilla.api_url.rstrip("/")
+    try:
+        saved = json.loads((Path(config.argilla.home) / "credentials.json").read_text())
+        return str(saved["url"]).rstrip("/")
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"http://127.0.0.1:{config.argilla.port}"
+
+
+def record_link(base: str, dataset_id: Any, text: Any, status: str = "submitted") -> str | None:
+    """A link that opens the dataset in Argilla searching for the record's instruction.
+
+    Argilla's UI has no address for one record; its search (`?search=TEXT~FIELD`, spaces
+    written as `_`) on the first words of the instruction finds it.
+    """
+    if not dataset_id or not isinstance(dataset_id, str):
+        return None
+    address = f"{base}/dataset/{dataset_id}/annotation-mode"
+    words = " ".join(str(text).split()[:12]) if isinstance(text, str) else ""
+    if not words:
+        return address
+    search = quote(words.replace(" ", "_") + "~instruction", safe="")
+    return f"{address}?page=1&status={status}&search={search}"

@@ -1,0 +1,127 @@
+"""Review: progress per dataset and per annotator over time, and the queue by priority."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboards import charts, data, ui
+
+QUEUE_ROWS = 200
+
+
+def dataset_progress(records: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset: records, completed, pending, responses and decisions."""
+    status = records.get("record_status", pd.Series("pending", index=records.index))
+    table = pd.crosstab(records["dataset"], status.fillna("pending"))
+    for column in ("completed", "pending"):
+        if column not in table:
+            table[column] = 0
+    table.insert(0, "records", table.sum(axis=1))
+    if "n_submitted" in records:
+        table["reviews submitted"] = records.groupby("dataset")["n_submitted"].sum()
+    table["completed share"] = (table["completed"] / table["records"]).round(3)
+    return table
+
+
+def submissions(feedback: pd.DataFrame) -> pd.DataFrame:
+    """One row per submitted (dataset, record, annotator): when it was last updated."""
+    submitted = feedback[feedback["status"] == "submitted"]
+    keys = ["dataset", "record_id", "annotator"]
+    if "updated_at" not in submitted:
+        return submitted[keys].drop_duplicates().assign(updated_at=pd.NaT)
+    return submitted.groupby(keys, as_index=False)["updated_at"].max()
+
+
+def queue(sel: data.Selection, records: pd.DataFrame) -> pd.DataFrame:
+    """Pending records, highest priority first, with a link into Argilla."""
+    pending = records
+    if "record_status" in records:
+        pending = records[records["record_status"] != "completed"]
+    if "priority" in pending:
+        pending = pending.sort_values("priority", ascending=False, kind="stable")
+    pending = pending.head(QUEUE_ROWS)
+    shown = [
+        c
+        for c in ("dataset", "record_id", "priority", "n_submitted", "source", "deita_score")
+        if c in pending
+    ]
+    table = pending[shown].copy()
+    texts = data.texts(sel.run)
+    table["instruction"] = pending["record_id"].map(texts).to_numpy()
+    if "dataset_id" in pending:
+        base = data.argilla_url(data.settings())
+        table["open in Argilla"] = [
+            data.record_link(base, dataset_id, text, status="pending")
+            for dataset_id, text in zip(pending["dataset_id"], table["instruction"], strict=True)
+        ]
+    return table
+
+
+def render() -> None:
+    sel = ui.selection()
+    st.title("Review")
+    ui.filter_caption(sel)
+    if not ui.require(sel, "review_records.parquet", what="Review progress"):
+        return
+    records = sel.review_records()
+    if records.empty:
+        st.warning("No pushed records pass the sidebar filters.")
+        return
+    st.subheader("Progress per dataset")
+    progress = dataset_progress(records)
+    left, right = st.columns(2)
+    with left:
+        ui.chart(
+            charts.stacked(
+                progress[["completed", "pending"]],
+                title="Records completed in Argilla",
+                x_title="dataset",
+                colours={"completed": "#2ca02c", "pending": "#9a9a9a"},
+            ),
+            key="progress",
+        )
+    with right:
+        st.dataframe(progress.reset_index(), hide_index=True, key="review:progress")
+
+    st.subheader("Reviews per annotator over time")
+    feedback = sel.feedback()
+    if feedback is None:
+        ui.notice(sel, "feedback.parquet", what="Reviews per annotator")
+    else:
+        done = submissions(feedback)
+        if done.empty:
+            st.caption("No submitted reviews yet.")
+        else:
+            if done["updated_at"].notna().any():
+                ui.chart(
+                    charts.cumulative_lines(
+                        done.dropna(subset=["updated_at"]),
+                        time="updated_at",
+                        series="annotator",
+                        title="Records reviewed (submitted), cumulative",
+                        y_title="records reviewed",
+                    ),
+                    key="annotators",
+                )
+            per = pd.crosstab(done["annotator"], done["dataset"], margins=True, margins_name="all")
+            st.dataframe(per.reset_index(), hide_index=True, key="review:annotators")
+
+    st.subheader("Pending queue, highest priority first")
+    table = queue(sel, records)
+    if table.empty:
+        st.success("Nothing pending: every record is completed.")
+    else:
+        st.dataframe(
+            table,
+            hide_index=True,
+            key="review:queue",
+            column_config={
+                "open in Argilla": st.column_config.LinkColumn(display_text="open"),
+                "priority": st.column_config.NumberColumn(format="%.3f"),
+            },
+        )
+        st.caption(f"The first {QUEUE_ROWS} pending records.")
+
+
+render()
