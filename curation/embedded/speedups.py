@@ -1,0 +1,227 @@
+"""Write-path speed-ups for argilla-server on SQLite (runs in the server and worker processes).
+
+`install()` runs before argilla-server serves anything. Each change keeps what Argilla
+stores and answers, and only removes work whose result nobody uses. Found by profiling a
+bulk log of records with 2 fields, 3 suggestions, 5 metadata and a 384-d vector
+(benchmarks/argilla_bench.py); a naive embedded server managed about 90 records/s.
+
+1. Settings parsing: `Question.parsed_settings` / `MetadataProperty.parsed_settings` built
+   a pydantic `TypeAdapter` (a schema compilation) on every call, i.e. for every suggestion
+   and metadata value of every record validated. Now one adapter per type, and each
+   instance keeps its parsed settings until its settings change.
+2. Webhooks: every record and response write built a webhook event (reloading the dataset
+   with five relationships, dumping the record with its vectors) and only then looked for
+   webhooks. Now the enabled webhooks are listed once per database session and events are
+   built only when one subscribes to them; with webhooks the same events go out.
+3. Bulk upserts: a bulk log upserted its suggestions and vectors as one multi-row
+   INSERT ... RETURNING compiled afresh per batch, then turned the returned rows into ORM
+   objects that its only caller drops (the relationships are reloaded right after). The
+   same upsert (same rows, defaults and conflict updates) now runs as a cached executemany.
+4. JSON: JSON columns (a vector is 384 floats), request bodies and responses used the
+   standard library, whose float formatting is slow (0.3 ms per vector). pydantic-core's
+   Rust encoder and decoder read and write the same values; a body it cannot parse goes
+   to the standard parser, so malformed requests get the same error.
+5. Compression: responses were gzipped at level 9 for clients that accept gzip (the SDK
+   does); a bulk log's response holds every record with its vectors. Level 1: same content.
+6. SQLite: WAL (the web server and the worker read while the other writes), NORMAL sync
+   (durable across application crashes in WAL mode), a 64 MiB page cache, in-memory temp.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA cache_size = -65536",
+    "PRAGMA temp_store = MEMORY",
+)
+
+
+def install() -> None:
+    _parse_settings_once()
+    _notify_only_subscribed_webhooks()
+    _bulk_upserts_without_returning()
+    _fast_json()
+    _fast_gzip()
+    _tune_sqlite_connections()
+
+
+# --- 1. settings parsing --------------------------------------------------------------
+
+
+def _parse_settings_once() -> None:
+    from argilla_server.api.schemas.v1.questions import QuestionSettings
+    from argilla_server.models import MetadataProperty, Question
+    from argilla_server.models.metadata_properties import MetadataPropertySettings
+    from pydantic import TypeAdapter
+
+    Question.parsed_settings = _parsed_settings(TypeAdapter(QuestionSettings))  # type: ignore[method-assign]
+    MetadataProperty.parsed_settings = _parsed_settings(TypeAdapter(MetadataPropertySettings))  # type: ignore[method-assign]
+
+
+def _parsed_settings(adapter: Any) -> property:
+    def parsed(self: Any) -> Any:
+        cached = self.__dict__.get("_curation_parsed_settings")
+        if cached is not None and cached[0] == self.settings:
+            return cached[1]
+        value = adapter.validate_python(self.settings)
+        self.__dict__["_curation_parsed_settings"] = (copy.deepcopy(self.settings), value)
+        return value
+
+    return property(parsed)
+
+
+# --- 2. webhooks ----------------------------------------------------------------------
+
+Notify = Callable[..., Awaitable[list]]
+
+
+def _notify_only_subscribed_webhooks() -> None:
+    # Import every module that binds a notify function by name, so all get the wrapper.
+    import argilla_server.bulk.records_bulk
+    import argilla_server.contexts.datasets
+    import argilla_server.contexts.distribution
+    import argilla_server.contexts.records  # noqa: F401
+    from argilla_server.webhooks.v1 import records, responses
+
+    for module, name in ((records, "notify_record_event"), (responses, "notify_response_event")):
+        original = getattr(module, name)
+        _replace_everywhere(original, _when_subscribed(original))
+
+
+def _when_subscribed(notify: Notify) -> Notify:
+    @functools.wraps(notify)
+    async def wrapper(db: Any, event: Any, *args: Any, **kwargs: Any) -> list:
+        if not any(event in webhook.events for webhook in await _enabled_webhooks(db)):
+            return []
+        return await notify(db, event, *args, **kwargs)
+
+    return wrapper
+
+
+async def _enabled_webhooks(db: Any) -> list:
+    """The enabled webhooks, listed once per database session (one request or job)."""
+    from argilla_server.contexts.webhooks import list_enabled_webhooks
+
+    if "curation_enabled_webhooks" not in db.info:
+        db.info["curation_enabled_webhooks"] = list(await list_enabled_webhooks(db))
+    return db.info["curation_enabled_webhooks"]
+
+
+def _replace_everywhere(original: Any, replacement: Any) -> None:
+    """Rebind `original` in every argilla_server module that imported it by name."""
+    for module_name, module in list(sys.modules.items()):
+        if not module_name.startswith("argilla_server") or module is None:
+            continue
+        for attribute, value in list(vars(module).items()):
+            if value is original:
+                setattr(module, attribute, replacement)
+
+
+# --- 3. bulk upserts ------------------------------------------------------------------
+
+
+def _bulk_upserts_without_returning() -> None:
+    from argilla_server.bulk.records_bulk import CreateRecordsBulk
+    from argilla_server.models import Suggestion, Vector
+
+    async def upsert_suggestions(self: CreateRecordsBulk, records_and_suggestions: list) -> list:
+        rows = [
+            dict(**suggestion.model_dump(), record_id=record.id)
+            for record, suggestions in records_and_suggestions
+            for suggestion in suggestions or []
+        ]
+        await _upsert_rows(self._db, Suggestion, rows, ["record_id", "question_id"])
+        return []
+
+    async def upsert_vectors(self: CreateRecordsBulk, records_and_vectors: list) -> list:
+        rows = [
+            dict(
+                value=value,
+                record_id=record.id,
+                vector_settings_id=record.dataset.vector_settings_by_name(name).id,
+            )
+            for record, vectors in records_and_vectors
+            for name, value in (vectors or {}).items()
+        ]
+        await _upsert_rows(self._db, Vector, rows, ["record_id", "vector_settings_id"])
+        return []
+
+    CreateRecordsBulk._upsert_records_suggestions = upsert_suggestions  # type: ignore[method-assign]
+    CreateRecordsBulk._upsert_records_vectors = upsert_vectors  # type: ignore[method-assign]
+
+
+async def _upsert_rows(db: Any, model: Any, rows: list[dict], constraints: list[str]) -> None:
+    """`model.upsert_many(db, rows, constraints, autocommit=False)` minus RETURNING."""
+    if not rows:
+        return
+    from sqlalchemy.dialects.sqlite import insert
+
+    statement = insert(model.__table__)
+    updates = {column: statement.excluded[column] for column in model.__upsertable_columns__}
+    updates["updated_at"] = datetime.utcnow()  # as upsert_many: onupdate does not fire here
+    await db.execute(
+        statement.on_conflict_do_update(index_elements=constraints, set_=updates), rows
+    )
+
+
+# --- 4. JSON --------------------------------------------------------------------------
+
+
+def _fast_json() -> None:
+    import pydantic_core
+    from argilla_server.database import async_engine, sync_engine
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+
+    def dumps(value: Any) -> str:
+        return pydantic_core.to_json(value).decode()
+
+    for engine in (async_engine, sync_engine):
+        engine.dialect._json_serializer = dumps
+        engine.dialect._json_deserializer = pydantic_core.from_json
+
+    async def request_json(self: Request) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            try:
+                self._json = pydantic_core.from_json(body)
+            except ValueError:
+                self._json = json.loads(body)  # the standard error for a malformed body
+        return self._json
+
+    Request.json = request_json  # type: ignore[method-assign]
+    JSONResponse.render = lambda self, content: pydantic_core.to_json(content)  # type: ignore[method-assign]
+
+
+# --- 5. compression -------------------------------------------------------------------
+
+
+def _fast_gzip() -> None:
+    import brotli_asgi
+    from starlette.middleware.gzip import GZipResponder
+
+    brotli_asgi.GZipResponder = functools.partial(GZipResponder, compresslevel=1)
+
+
+# --- 6. SQLite ------------------------------------------------------------------------
+
+
+def _tune_sqlite_connections() -> None:
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    @event.listens_for(Engine, "connect")
+    def _tune(dbapi_connection: Any, _connection_record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+        cursor.close()

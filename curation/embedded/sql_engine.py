@@ -1,0 +1,278 @@
+"""A search engine for argilla-server that answers from its own SQLite database.
+
+argilla-server 2.x needs Elasticsearch or OpenSearch for every filtered, sorted, text or
+similarity query and for progress figures. This engine, registered under
+`layout.ENGINE_NAME` and chosen with `ARGILLA_SEARCH_ENGINE`, answers them with SQL over
+Argilla's own tables (records, responses, suggestions, metadata JSON, vectors) plus the
+trigger-maintained FTS5 tables of `sql_schema`. The database is the index, so the write
+notifications (`index_records`, `update_record_response`, ...) have nothing left to do,
+and the web server and the rq worker always see the same data, across restarts.
+
+Runs in the server and worker processes (`.venv-argilla`); imported for its registration.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+from uuid import UUID
+
+from argilla_server.database import async_engine
+from argilla_server.enums import MetadataPropertyType, SimilarityOrder
+from argilla_server.models import (
+    Dataset,
+    MetadataProperty,
+    Record,
+    Response,
+    Suggestion,
+    User,
+    VectorSettings,
+)
+from argilla_server.search_engine import (
+    Filter,
+    FloatMetadataMetrics,
+    IntegerMetadataMetrics,
+    MetadataMetrics,
+    Order,
+    SearchEngine,
+    SearchResponseItem,
+    SearchResponses,
+    TermsMetrics,
+    TextQuery,
+)
+from sqlalchemy import text
+
+from curation.embedded import sql_schema, vectors
+from curation.embedded.layout import ENGINE_NAME
+from curation.embedded.sql_search import RecordSearch
+from curation.embedded.text_query import TextMatch, to_fts5
+
+# Elasticsearch's limit on terms buckets, which argilla-server's engine also applies.
+MAX_TERMS = 2**14
+
+
+async def _query(sql: str, params: dict[str, Any] | None = None) -> Sequence[Any]:
+    async with async_engine.connect() as connection:
+        return (await connection.execute(text(sql), params or {})).all()
+
+
+async def _execute(statements: Iterable[str]) -> None:
+    async with async_engine.begin() as connection:
+        for statement in statements:
+            await connection.execute(text(statement))
+
+
+@SearchEngine.register(engine_name=ENGINE_NAME)
+class SQLSearchEngine(SearchEngine):
+    """Stateless: argilla-server makes one per request; caches live at module level."""
+
+    @classmethod
+    async def new_instance(cls) -> SQLSearchEngine:
+        return cls()
+
+    async def close(self) -> None:
+        pass
+
+    async def ping(self) -> bool:
+        return (await _query("SELECT 1"))[0][0] == 1
+
+    async def info(self) -> dict:
+        return {"name": ENGINE_NAME, "version": f"SQLite {sqlite3.sqlite_version}"}
+
+    # --- index lifecycle: the tables are the index ------------------------------------
+
+    async def create_index(self, dataset: Dataset) -> None:
+        dataset_id = dataset.id.hex
+        fields = await _query(sql_schema.FIELDS_QUERY, {"dataset_id": dataset_id})
+        await _execute(
+            sql_schema.fts_drop_statements(dataset_id)
+            + sql_schema.fts_statements(dataset_id, [tuple(row) for row in fields])
+        )
+
+    async def delete_index(self, dataset: Dataset) -> None:
+        await _execute(sql_schema.fts_drop_statements(dataset.id.hex))
+        rows = await _query(
+            "SELECT id FROM vectors_settings WHERE dataset_id = :d", {"d": dataset.id.hex}
+        )
+        vectors.forget(row[0] for row in rows)
+
+    async def configure_metadata_property(
+        self, dataset: Dataset, metadata_property: MetadataProperty
+    ):
+        pass
+
+    async def configure_index_vectors(self, vector_settings: VectorSettings) -> None:
+        pass
+
+    async def index_records(self, dataset: Dataset, records: Iterable[Record]) -> None:
+        pass
+
+    async def partial_record_update(self, record: Record, **update: Any) -> None:
+        pass
+
+    async def delete_records(self, dataset: Dataset, records: Iterable[Record]) -> None:
+        pass
+
+    async def update_record_response(self, response: Response) -> None:
+        pass
+
+    async def delete_record_response(self, response: Response) -> None:
+        pass
+
+    async def update_record_suggestion(self, suggestion: Suggestion) -> None:
+        pass
+
+    async def delete_record_suggestion(self, suggestion: Suggestion) -> None:
+        pass
+
+    # --- progress and metrics ---------------------------------------------------------
+
+    async def get_dataset_progress(self, dataset: Dataset) -> dict:
+        if dataset.is_draft:
+            return {}
+        rows = await _query(
+            "SELECT status, count(*) FROM records WHERE dataset_id = :d GROUP BY status",
+            {"d": dataset.id.hex},
+        )
+        return {"total": sum(count for _, count in rows), **dict(rows)}
+
+    async def get_dataset_user_progress(self, dataset: Dataset, user: User) -> dict:
+        """The user's own responses by status (Elasticsearch's aggregation also counted the
+        statuses of other users' responses to the same records)."""
+        if dataset.is_draft:
+            return {}
+        rows = await _query(
+            "SELECT x.status, count(*) FROM responses x JOIN records r ON r.id = x.record_id "
+            "WHERE r.dataset_id = :d AND x.user_id = :u GROUP BY x.status",
+            {"d": dataset.id.hex, "u": user.id.hex},
+        )
+        return {"total": sum(count for _, count in rows), **dict(rows)}
+
+    async def compute_metrics_for(self, metadata_property: MetadataProperty) -> MetadataMetrics:
+        params = {
+            "d": metadata_property.dataset_id.hex,
+            "path": sql_schema.json_path(metadata_property.name),
+        }
+        if metadata_property.type == MetadataPropertyType.terms:
+            rows = await _query(
+                "SELECT CAST(v.value AS TEXT) AS term, count(*) AS n "
+                "FROM records r, json_each(r.metadata, :path) v "
+                "WHERE r.dataset_id = :d AND v.type NOT IN ('null', 'object', 'array') "
+                "GROUP BY term ORDER BY n DESC, term ASC",
+                params,
+            )
+            return TermsMetrics(
+                total=sum(n for _, n in rows),
+                values=[TermsMetrics.TermCount(term=term, count=n) for term, n in rows[:MAX_TERMS]],
+            )
+        low, high = (
+            await _query(
+                "SELECT min(v), max(v) FROM (SELECT json_extract(r.metadata, :path) AS v "
+                "FROM records r WHERE r.dataset_id = :d) WHERE typeof(v) IN ('integer', 'real')",
+                params,
+            )
+        )[0]
+        if metadata_property.type == MetadataPropertyType.integer:
+            return IntegerMetadataMetrics(
+                min=None if low is None else int(low), max=None if high is None else int(high)
+            )
+        return FloatMetadataMetrics(min=low, max=high)
+
+    # --- search -----------------------------------------------------------------------
+
+    async def search(
+        self,
+        dataset: Dataset,
+        query: TextQuery | str | None = None,
+        filter: Filter | None = None,
+        sort: list[Order] | None = None,
+        offset: int = 0,
+        limit: int = 100,
+        user_id: UUID | str | None = None,
+    ) -> SearchResponses:
+        search = await _record_search(dataset, query, filter)
+        if sort:
+            search.add_sort(sort, await _question_types(dataset))
+        elif user_id is not None:
+            search.shuffle_for(user_id)
+        rows = await _query(search.page_sql(limit, offset), search.params)
+        if rows:
+            total = rows[0][2]
+        else:
+            total = (await _query(search.count_sql(), search.params))[0][0] if offset else 0
+        return SearchResponses(
+            items=[SearchResponseItem(record_id=UUID(row[0]), score=row[1]) for row in rows],
+            total=total,
+        )
+
+    async def similarity_search(
+        self,
+        dataset: Dataset,
+        vector_settings: VectorSettings,
+        value: list[float] | None = None,
+        record: Record | None = None,
+        query: TextQuery | str | None = None,
+        filter: Filter | None = None,
+        max_results: int = 100,
+        order: SimilarityOrder = SimilarityOrder.most_similar,
+        threshold: float | None = None,
+    ) -> SearchResponses:
+        if bool(value) == bool(record):
+            raise ValueError(
+                "Must provide either vector value or record to compute the similarity search"
+            )
+        vector = value or record.vector_value_by_vector_settings(vector_settings)
+        if not vector:
+            raise ValueError("Cannot find a vector value to apply with provided info")
+        allowed = None
+        if filter is not None or query is not None:
+            search = await _record_search(dataset, query, filter, scored=False)
+            allowed = [row[0] for row in await _query(search.ids_sql(), search.params)]
+        matrix = await vectors.matrix_for(
+            _query, vector_settings.id.hex, vector_settings.dimensions
+        )
+        hits = matrix.nearest(
+            vector,
+            max_results,
+            least_similar=order == SimilarityOrder.least_similar,
+            allowed=allowed,
+            exclude=record.id.hex if record is not None else None,
+        )
+        items = [
+            SearchResponseItem(record_id=UUID(record_id), score=score)
+            for record_id, score in hits
+            if threshold is None or score >= threshold
+        ]
+        return SearchResponses(items=items, total=len(hits))
+
+
+async def _record_search(
+    dataset: Dataset, query: TextQuery | str | None, filter: Filter | None, *, scored: bool = True
+) -> RecordSearch:
+    search = RecordSearch(dataset.id.hex)
+    if filter is not None:
+        search.add_filter(filter)
+    if query is not None:
+        search.add_text(*await _text_match(dataset, query), scored=scored)
+    return search
+
+
+async def _text_match(dataset: Dataset, query: TextQuery | str) -> tuple[TextMatch, str | None]:
+    """The FTS5 match of a text query, and the dataset's FTS table (None: none exists)."""
+    if isinstance(query, str):
+        query = TextQuery(q=query)
+    table = sql_schema.fts_table(dataset.id.hex)
+    exists = await _query(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :t", {"t": table}
+    )
+    column = sql_schema.fts_column(query.field) if query.field else None
+    return to_fts5(query.q, column), table if exists else None
+
+
+async def _question_types(dataset: Dataset) -> dict[str, str]:
+    rows = await _query(
+        "SELECT name, json_extract(settings, '$.type') FROM questions WHERE dataset_id = :d",
+        {"d": dataset.id.hex},
+    )
+    return dict(rows)

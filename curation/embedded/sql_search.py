@@ -1,0 +1,292 @@
+"""argilla-server search filters, sorts and text queries as one SQL query over its tables.
+
+Runs in the server and worker processes. The semantics follow argilla-server's
+Elasticsearch engine (`search_engine/commons.py`), field by field:
+
+- record filters on `status`, `id`, `external_id`, `inserted_at`, `updated_at`;
+- metadata terms (any value of a list matches) and ranges;
+- suggestion `value` / `score` (terms or range; any element of a list), `agent`, `type`;
+- response values per question, and response status per user: `pending` means the user
+  (or, without a user, anybody) has no response, the others need a response with that status;
+- sorting by any of these, records without a value last in both directions, lists by their
+  smallest value ascending and largest descending, response values averaged over users;
+- text queries through the dataset's FTS5 table (`text_query`), ranked by bm25;
+- without a sort, an annotator (`user_id`) gets the records in an order of their own, as
+  Elasticsearch's `random_score` seeded by the user gives, so annotators sharing a
+  dataset start on different records.
+"""
+
+# ruff: noqa: S608 (SQL is assembled from our own identifiers; every value is a bound parameter)
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from argilla_server.errors.future import UnprocessableEntityError
+from argilla_server.search_engine import (
+    AndFilter,
+    Filter,
+    MetadataFilterScope,
+    Order,
+    RangeFilter,
+    RecordFilterScope,
+    ResponseFilterScope,
+    SuggestionFilterScope,
+    TermsFilter,
+)
+
+from curation.embedded.sql_schema import json_path
+from curation.embedded.text_query import TextMatch
+
+_RECORD_COLUMNS = {"id", "external_id", "inserted_at", "updated_at", "status"}
+_DATETIME_COLUMNS = {"inserted_at", "updated_at"}
+_SHUFFLE_MODULUS = 4294967291  # the largest prime below 2**32
+
+
+class RecordSearch:
+    """One query over the records of a dataset: filters, text match, order, score."""
+
+    def __init__(self, dataset_id: str) -> None:
+        self.params: dict[str, Any] = {"dataset_id": dataset_id}
+        self.where: list[str] = ["r.dataset_id = :dataset_id"]
+        self.joins: list[str] = []
+        self.score = "1.0"
+        self.order: list[str] = []
+
+    def param(self, value: Any) -> str:
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        return f":{name}"
+
+    # --- filters ----------------------------------------------------------------------
+
+    def add_filter(self, filter: Filter) -> None:
+        self.where.append(self._filter(filter))
+
+    def _filter(self, filter: Filter) -> str:
+        if isinstance(filter, AndFilter):
+            return (
+                "(" + " AND ".join(map(self._filter, filter.filters)) + ")"
+                if filter.filters
+                else "1"
+            )
+        scope = filter.scope
+        if isinstance(scope, RecordFilterScope):
+            return self._record_filter(filter, scope.property)
+        if isinstance(scope, MetadataFilterScope):
+            path = self.param(json_path(scope.metadata_property))
+            return self._any_value(f"json_each(r.metadata, {path})", filter)
+        if isinstance(scope, SuggestionFilterScope):
+            return self._suggestion_filter(filter, scope)
+        if isinstance(scope, ResponseFilterScope):
+            return self._response_filter(filter, scope)
+        raise UnprocessableEntityError(f"cannot filter by {scope}")
+
+    def _record_filter(self, filter: Filter, column: str) -> str:
+        if column not in _RECORD_COLUMNS:
+            raise UnprocessableEntityError(f"cannot filter records by `{column}`")
+
+        def value(raw: Any) -> Any:
+            if column in _DATETIME_COLUMNS:
+                return _db_datetime(raw)
+            if column == "id":
+                return _db_uuid(raw)
+            return raw
+
+        if isinstance(filter, TermsFilter):
+            values = ", ".join(self.param(value(v)) for v in filter.values)
+            return f"r.{column} IN ({values})"
+        return self._range(f"r.{column}", filter, convert=value)
+
+    def _suggestion_filter(self, filter: Filter, scope: SuggestionFilterScope) -> str:
+        condition = self._suggestion_of(scope.question)
+        if scope.property in ("value", "score"):
+            match = self._any_value(f"json_each(s.{scope.property})", filter)
+        elif scope.property in ("agent", "type"):
+            column = f"s.{scope.property}"
+            if isinstance(filter, TermsFilter):
+                match = f"{column} IN ({', '.join(map(self.param, filter.values))})"
+            else:
+                match = self._range(column, filter)
+        else:
+            raise UnprocessableEntityError(f"cannot filter suggestions by `{scope.property}`")
+        return f"EXISTS (SELECT 1 FROM suggestions s WHERE {condition} AND {match})"
+
+    def _response_filter(self, filter: Filter, scope: ResponseFilterScope) -> str:
+        of_user = f" AND x.user_id = {self.param(scope.user.id.hex)}" if scope.user else ""
+        if scope.question:
+            path = self.param(json_path(scope.question, "value"))
+            match = self._any_value(f'json_each(x."values", {path})', filter)
+            return (
+                f"EXISTS (SELECT 1 FROM responses x WHERE x.record_id = r.id{of_user} AND {match})"
+            )
+        if scope.property == "status" and isinstance(filter, TermsFilter):
+            parts = []
+            if "pending" in filter.values:
+                parts.append(
+                    f"NOT EXISTS (SELECT 1 FROM responses x WHERE x.record_id = r.id{of_user})"
+                )
+            others = [value for value in filter.values if value != "pending"]
+            if others:
+                statuses = ", ".join(map(self.param, others))
+                parts.append(
+                    f"EXISTS (SELECT 1 FROM responses x WHERE x.record_id = r.id{of_user} "
+                    f"AND x.status IN ({statuses}))"
+                )
+            return "(" + " OR ".join(parts) + ")"
+        raise UnprocessableEntityError(f"cannot filter responses by {scope}")
+
+    def _any_value(self, source: str, filter: Filter) -> str:
+        """Some value from the table-valued `source` (a scalar or a list's items) matches."""
+        if isinstance(filter, TermsFilter):
+            values = ", ".join(self.param(str(v)) for v in filter.values)
+            match = (
+                f"v.type NOT IN ('null', 'object', 'array') AND CAST(v.value AS TEXT) IN ({values})"
+            )
+        else:
+            match = self._range("v.value", filter)
+        return f"EXISTS (SELECT 1 FROM {source} v WHERE {match})"
+
+    def _range(self, column: str, filter: RangeFilter, convert: Any = None) -> str:
+        parts = []
+        for bound, operator in ((filter.ge, ">="), (filter.le, "<=")):
+            if bound is None:
+                continue
+            value = convert(bound) if convert else bound
+            parts.append(f"{column} {operator} {self.param(value)}")
+        if column == "v.value":
+            numeric = all(
+                isinstance(b, (int, float)) for b in (filter.ge, filter.le) if b is not None
+            )
+            parts.insert(0, "v.type IN ('integer', 'real')" if numeric else "v.type = 'text'")
+        return " AND ".join(parts)
+
+    def _suggestion_of(self, question: str) -> str:
+        question_id = (
+            "(SELECT q.id FROM questions q WHERE q.dataset_id = :dataset_id "
+            f"AND q.name = {self.param(question)})"
+        )
+        return f"s.record_id = r.id AND s.question_id = {question_id}"
+
+    # --- text -------------------------------------------------------------------------
+
+    def add_text(self, match: TextMatch, fts_table: str | None, *, scored: bool = True) -> None:
+        """Restrict to records matching a text query (`fts_table` None: no searchable field)."""
+        if match.include is not None:
+            if fts_table is None:
+                self.where.append("0")
+                return
+            self.joins.append(
+                f"JOIN (SELECT rowid AS rid, -bm25({fts_table}) AS rank FROM {fts_table} "
+                f"WHERE {fts_table} MATCH {self.param(match.include)}) t ON t.rid = r.rowid"
+            )
+            if scored:
+                self.score = "t.rank"
+        elif match.exclude is not None and fts_table is not None:
+            self.where.append(
+                f"r.rowid NOT IN (SELECT rowid FROM {fts_table} "
+                f"WHERE {fts_table} MATCH {self.param(match.exclude)})"
+            )
+
+    # --- order ------------------------------------------------------------------------
+
+    def add_sort(self, sort: list[Order], question_types: dict[str, str]) -> None:
+        """Explicit sort; Elasticsearch returns no score then, and neither do we."""
+        for order in sort:
+            descending = str(order.order) == "desc"
+            key = self._sort_key(order.scope, descending, question_types)
+            self.order.append(f"({key}) IS NULL, ({key}) {'DESC' if descending else 'ASC'}")
+        self.score = "NULL"
+
+    def shuffle_for(self, user_id: UUID | str) -> None:
+        """A per-user pseudo-random order (a multiplicative hash of the rowid), as score."""
+        digest = hashlib.sha256(str(user_id).encode()).digest()
+        multiplier = 1 + int.from_bytes(digest[:8], "big") % (_SHUFFLE_MODULUS - 1)
+        offset = int.from_bytes(digest[8:16], "big") % _SHUFFLE_MODULUS
+        shuffle = (
+            f"((r.rowid * {self.param(multiplier)} + {self.param(offset)}) "
+            f"% {_SHUFFLE_MODULUS}) / {float(_SHUFFLE_MODULUS)}"
+        )
+        self.score = f"({self.score}) * {shuffle}"
+        self.order.append("score DESC")
+
+    def _sort_key(self, scope: Any, descending: bool, question_types: dict[str, str]) -> str:
+        extreme = "MAX" if descending else "MIN"
+        if isinstance(scope, RecordFilterScope):
+            if scope.property not in _RECORD_COLUMNS:
+                raise UnprocessableEntityError(f"cannot sort records by `{scope.property}`")
+            return f"r.{scope.property}"
+        if isinstance(scope, MetadataFilterScope):
+            path = self.param(json_path(scope.metadata_property))
+            return (
+                f"SELECT {extreme}(v.value) FROM json_each(r.metadata, {path}) v "
+                "WHERE v.type != 'null'"
+            )
+        if isinstance(scope, SuggestionFilterScope):
+            condition = self._suggestion_of(scope.question)
+            if scope.property in ("value", "score"):
+                return (
+                    f"SELECT {extreme}(v.value) "
+                    f"FROM suggestions s, json_each(s.{scope.property}) v "
+                    f"WHERE {condition} AND v.type != 'null'"
+                )
+            if scope.property in ("agent", "type"):
+                return f"SELECT s.{scope.property} FROM suggestions s WHERE {condition}"
+            raise UnprocessableEntityError(f"cannot sort by suggestion `{scope.property}`")
+        if isinstance(scope, ResponseFilterScope):
+            of_user = f" AND x.user_id = {self.param(scope.user.id.hex)}" if scope.user else ""
+            if scope.question:
+                path = self.param(json_path(scope.question, "value"))
+                mode = "AVG" if question_types.get(scope.question) == "rating" else extreme
+                return (
+                    f'SELECT {mode}(v.value) FROM responses x, json_each(x."values", {path}) v '
+                    f"WHERE x.record_id = r.id{of_user} AND v.type != 'null'"
+                )
+            return f"SELECT {extreme}(x.status) FROM responses x WHERE x.record_id = r.id{of_user}"
+        raise UnprocessableEntityError(f"cannot sort by {scope}")
+
+    # --- SQL --------------------------------------------------------------------------
+
+    def _from(self) -> str:
+        return " ".join(["FROM records r", *self.joins, "WHERE", " AND ".join(self.where)])
+
+    def page_sql(self, limit: int, offset: int) -> str:
+        """Rows (id, score, total) of one page; `total` counts every match."""
+        order = [*self.order]
+        if self.score == "t.rank" and not order:
+            order.append("t.rank DESC")
+        order += ["r.inserted_at ASC", "r.rowid ASC"]
+        return (
+            f"SELECT r.id, {self.score} AS score, count(*) OVER () AS total {self._from()} "
+            f"ORDER BY {', '.join(order)} LIMIT {self.param(limit)} OFFSET {self.param(offset)}"
+        )
+
+    def count_sql(self) -> str:
+        return f"SELECT count(*) {self._from()}"
+
+    def ids_sql(self) -> str:
+        return f"SELECT r.id {self._from()}"
+
+
+def _db_uuid(value: Any) -> str:
+    try:
+        return UUID(str(value)).hex
+    except ValueError:
+        raise UnprocessableEntityError(f"`{value}` is not a record id") from None
+
+
+def _db_datetime(value: Any) -> str:
+    """A date as argilla-server stores it (naive UTC); numbers are epoch milliseconds."""
+    try:
+        if isinstance(value, (int, float)):
+            moment = datetime.fromtimestamp(value / 1000, tz=UTC)
+        else:
+            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except (ValueError, OverflowError, OSError):
+        raise UnprocessableEntityError(f"`{value}` is not a date") from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")

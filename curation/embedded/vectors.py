@@ -1,0 +1,130 @@
+"""Vector similarity over the vectors Argilla stores, with numpy (server and worker processes).
+
+Argilla keeps each vector as a JSON list in the `vectors` table. Parsing 20,000 of them
+takes seconds, so each process keeps the L2-normalised matrix of a vector setting in
+memory and checks the change counters (`sql_schema.VERSIONS_TABLE`) on every search: after
+inserts only the new rows are read, after an update or delete the matrix is rebuilt. A
+search after new writes is therefore always current, whichever process wrote them.
+
+Scores follow Elasticsearch's cosine `dense_vector`: `(1 + cos) / 2`; "least similar"
+negates the query vector, as argilla-server does, so the score is `(1 - cos) / 2`.
+"""
+
+# ruff: noqa: S608 (SQL is assembled from our own identifiers; every value is a bound parameter)
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from curation.embedded.sql_schema import VERSIONS_TABLE
+
+Query = Callable[[str, dict[str, Any]], Awaitable[Sequence[Any]]]
+
+
+@dataclass
+class VectorMatrix:
+    """The normalised vectors of one vector setting, row i belonging to `record_ids[i]`."""
+
+    dimensions: int
+    record_ids: list[str] = field(default_factory=list)
+    rows: dict[str, int] = field(default_factory=dict)
+    matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    inserts: int = 0
+    changes: int = 0
+    last_rowid: int = 0
+
+    def append(self, loaded: Sequence[tuple[int, str, str]]) -> None:
+        """Add (rowid, record_id, JSON value) rows."""
+        if not loaded:
+            return
+        values = np.asarray(json.loads("[" + ",".join(row[2] for row in loaded) + "]"), np.float32)
+        norms = np.linalg.norm(values, axis=1, keepdims=True)
+        values /= np.where(norms == 0, 1, norms)
+        base = len(self.record_ids)
+        for offset, (_, record_id, _) in enumerate(loaded):
+            self.rows[record_id] = base + offset
+            self.record_ids.append(record_id)
+        self.matrix = values if base == 0 else np.vstack([self.matrix, values])
+        self.last_rowid = max(self.last_rowid, max(row[0] for row in loaded))
+
+    def nearest(
+        self,
+        query: Sequence[float],
+        k: int,
+        *,
+        least_similar: bool = False,
+        allowed: Iterable[str] | None = None,
+        exclude: str | None = None,
+    ) -> list[tuple[str, float]]:
+        """The k best (record_id, score), best first, among `allowed` records (None: all)."""
+        if not self.record_ids or k <= 0:
+            return []
+        vector = np.asarray(query, dtype=np.float32)
+        norm = float(np.linalg.norm(vector))
+        if norm > 0:
+            vector = vector / norm
+        if least_similar:
+            vector = -vector
+        if allowed is None:
+            candidates = np.arange(len(self.record_ids))
+        else:
+            candidates = np.fromiter(
+                (self.rows[r] for r in allowed if r in self.rows), dtype=np.int64
+            )
+        if exclude is not None and exclude in self.rows:
+            candidates = candidates[candidates != self.rows[exclude]]
+        if candidates.size == 0:
+            return []
+        scores = (1.0 + self.matrix[candidates] @ vector) / 2.0
+        if k < candidates.size:
+            top = np.argpartition(-scores, k - 1)[:k]
+        else:
+            top = np.arange(candidates.size)
+        # Best first; equal scores in row (insertion) order.
+        top = top[np.lexsort((candidates[top], -scores[top]))]
+        return [(self.record_ids[candidates[i]], float(scores[i])) for i in top]
+
+
+_matrices: dict[str, VectorMatrix] = {}
+
+
+async def matrix_for(query: Query, vector_settings_id: str, dimensions: int) -> VectorMatrix:
+    """The current matrix of a vector setting (`vector_settings_id`: 32 hex digits)."""
+    counters = dict(
+        await query(
+            f"SELECT name, version FROM {VERSIONS_TABLE} WHERE name IN (:inserts, :changes)",
+            {
+                "inserts": f"vectors+{vector_settings_id}",
+                "changes": f"vectors~{vector_settings_id}",
+            },
+        )
+    )
+    inserts = counters.get(f"vectors+{vector_settings_id}", 0)
+    changes = counters.get(f"vectors~{vector_settings_id}", 0)
+    cached = _matrices.get(vector_settings_id)
+    if cached is not None and (cached.inserts, cached.changes) == (inserts, changes):
+        return cached
+    if cached is None or cached.changes != changes or cached.dimensions != dimensions:
+        cached = VectorMatrix(dimensions=dimensions)
+    else:  # a copy: a concurrent search may still be reading the cached one
+        cached = replace(cached, record_ids=list(cached.record_ids), rows=dict(cached.rows))
+    rows = await query(
+        "SELECT rowid, record_id, value FROM vectors "
+        "WHERE vector_settings_id = :vs AND rowid > :after ORDER BY rowid",
+        {"vs": vector_settings_id, "after": cached.last_rowid},
+    )
+    cached.append([tuple(row) for row in rows])
+    cached.inserts, cached.changes = inserts, changes
+    _matrices[vector_settings_id] = cached
+    return cached
+
+
+def forget(vector_settings_ids: Iterable[str]) -> None:
+    """Drop cached matrices (their dataset was deleted)."""
+    for vector_settings_id in vector_settings_ids:
+        _matrices.pop(vector_settings_id, None)
