@@ -86,25 +86,50 @@ def config_show(config: ConfigOption = None) -> None:
 @server_app.command("start")
 def server_start(home: HomeOption = None, port: PortOption = None) -> None:
     """Start the embedded Argilla server; returns once it is healthy."""
-    raise NotAvailableYet("server start")
+    from curation.config import load_config
+    from curation.embedded import launcher
+
+    cfg = load_config().argilla
+    found, started = launcher.start(home or cfg.home, port, default_port=cfg.port)
+    state = "started" if started else "already running"
+    console.print(
+        f"Argilla {state}: {found.url} (sign in as {found.username!r}; the password is in "
+        f"{launcher.credentials_path(home or cfg.home)}; `curate server env` gives the API key)"
+    )
 
 
 @server_app.command("status")
 def server_status(home: HomeOption = None) -> None:
     """Exit 0 iff the embedded server answers."""
-    raise NotAvailableYet("server status")
+    from curation.config import load_config
+    from curation.embedded import launcher
+
+    home = home or load_config().argilla.home
+    if launcher.is_running(home):
+        console.print(f"Argilla running: {launcher.credentials(home).url}")
+        return
+    err_console.print(f"Argilla not running (home {home})")
+    raise typer.Exit(1)
 
 
 @server_app.command("env")
 def server_env(home: HomeOption = None) -> None:
     """Print `export ARGILLA_API_URL=… ARGILLA_API_KEY=…` lines to eval in a shell."""
-    raise NotAvailableYet("server env")
+    from curation.config import load_config
+    from curation.embedded import launcher
+
+    # The one place a key is printed, on the user's explicit request: plain, for `eval`.
+    print("\n".join(launcher.env_lines(home or load_config().argilla.home)))
 
 
 @server_app.command("stop")
 def server_stop(home: HomeOption = None) -> None:
     """Stop the embedded Argilla server."""
-    raise NotAvailableYet("server stop")
+    from curation.config import load_config
+    from curation.embedded import launcher
+
+    was_running = launcher.stop(home or load_config().argilla.home)
+    console.print("Argilla stopped" if was_running else "Argilla was not running")
 
 
 # --- local LLM ---------------------------------------------------------------------

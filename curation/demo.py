@@ -44,6 +44,24 @@ def start_llm(ctx: DemoContext) -> str:
     return "started" if started else "already running"
 
 
+def start_argilla(ctx: DemoContext) -> str:
+    """The embedded Argilla server, unless ARGILLA_API_URL points at another one."""
+    from curation.embedded import launcher
+    from curation.review.connection import resolve
+
+    argilla = ctx.config.argilla
+    if argilla.api_url:
+        url, _ = resolve(argilla)
+        ctx.links["Argilla (ARGILLA_API_URL)"] = url
+        return f"using {url}"
+    found, started = launcher.start(argilla.home, default_port=argilla.port)
+    ctx.links[
+        f"Argilla (sign in as {found.username!r}, password in "
+        f"{launcher.credentials_path(argilla.home)}; API key: `curate server env`)"
+    ] = found.url
+    return "started" if started else "already running"
+
+
 def start_dashboard(ctx: DemoContext) -> str:
     from curation import dashboard
 
@@ -56,6 +74,7 @@ def start_dashboard(ctx: DemoContext) -> str:
 # dashboard stays last: it shows what the steps before it wrote.
 STEPS: list[tuple[str, Callable[[DemoContext], str]]] = [
     ("local LLM", start_llm),
+    ("Argilla", start_argilla),
     ("dashboard", start_dashboard),
 ]
 
@@ -98,6 +117,11 @@ def _print_summary(ctx: DemoContext) -> None:
 def stop_all() -> list[tuple[str, bool]]:
     """Stop every background service under the current home; (name, was running)."""
     from curation import dashboard
+    from curation.embedded import launcher
     from curation.llm import server as llm_server
 
-    return [("dashboard", dashboard.stop()), ("local LLM", llm_server.stop())]
+    return [
+        ("dashboard", dashboard.stop()),
+        ("Argilla", launcher.stop(load_config().argilla.home)),
+        ("local LLM", llm_server.stop()),
+    ]
