@@ -9,4 +9,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-pytest_plugins = ["tests.fixtures.home", "tests.fixtures.llm"]
+pytest_plugins = [
+    "tests.fixtures.home",
+    "tests.fixtures.llm",
+    "tests.fixtures.runs",
+    "tests.fixtures.argilla",
+]

@@ -167,7 +167,7 @@ def dataset_section(sel: data.Selection, dataset: str, saved: dict | None) -> No
         key=f"figures:{dataset}",
         empty="No figure is defined yet: too few submitted reviews.",
     )
-    st.dataframe(figure_table(result), hide_index=True, key=f"figures-table:{dataset}")
+    st.dataframe(figure_table(result), hide_index=True)
 
     questions = {
         name: q
@@ -192,7 +192,6 @@ def dataset_section(sel: data.Selection, dataset: str, saved: dict | None) -> No
         st.dataframe(
             annotator_table(result["questions"][question]),
             hide_index=True,
-            key=f"annotators:{dataset}",
         )
 
     st.subheader("Strongest disagreements with the AI judge")
@@ -220,7 +219,6 @@ def dataset_section(sel: data.Selection, dataset: str, saved: dict | None) -> No
     st.dataframe(
         table.drop(columns=["dataset"]),
         hide_index=True,
-        key=f"disagreements:{dataset}",
         column_config={
             "disagreement": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0),
             "open in Argilla": st.column_config.LinkColumn(display_text="open"),

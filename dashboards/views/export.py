@@ -60,7 +60,7 @@ def render() -> None:
             ),
             key="decisions",
         )
-        st.dataframe(table.reset_index(), hide_index=True, key="export:readiness")
+        st.dataframe(table.reset_index(), hide_index=True)
         for dataset, row in table.iterrows():
             fmt = row.get("format") or "sft|dpo"
             st.markdown(
@@ -81,7 +81,7 @@ def render() -> None:
             ]
             preview = approved[shown].head(PREVIEW_ROWS).copy()
             preview["instruction"] = preview["record_id"].map(data.texts(sel.run)).to_numpy()
-            st.dataframe(preview, hide_index=True, key="export:preview")
+            st.dataframe(preview, hide_index=True)
             if len(approved) > PREVIEW_ROWS:
                 st.caption(f"The first {PREVIEW_ROWS} of {len(approved):,} approved rows.")
 
@@ -104,7 +104,6 @@ def render() -> None:
             ]
         ),
         hide_index=True,
-        key="export:existing",
     )
 
 

@@ -144,7 +144,7 @@ def render() -> None:
         ui.notice(sel, *absent, what="The later stages of the funnel")
     st.subheader("Stages")
     if manifest and manifest.get("stages"):
-        st.dataframe(stage_table(manifest), hide_index=True, key="stages")
+        st.dataframe(stage_table(manifest), hide_index=True)
     else:
         ui.notice(sel, "manifest.json", what="The stage table")
 

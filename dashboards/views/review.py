@@ -82,7 +82,7 @@ def render() -> None:
             key="progress",
         )
     with right:
-        st.dataframe(progress.reset_index(), hide_index=True, key="review:progress")
+        st.dataframe(progress.reset_index(), hide_index=True)
 
     st.subheader("Reviews per annotator over time")
     feedback = sel.feedback()
@@ -105,7 +105,7 @@ def render() -> None:
                     key="annotators",
                 )
             per = pd.crosstab(done["annotator"], done["dataset"], margins=True, margins_name="all")
-            st.dataframe(per.reset_index(), hide_index=True, key="review:annotators")
+            st.dataframe(per.reset_index(), hide_index=True)
 
     st.subheader("Pending queue, highest priority first")
     table = queue(sel, records)
@@ -115,7 +115,6 @@ def render() -> None:
         st.dataframe(
             table,
             hide_index=True,
-            key="review:queue",
             column_config={
                 "open in Argilla": st.column_config.LinkColumn(display_text="open"),
                 "priority": st.column_config.NumberColumn(format="%.3f"),

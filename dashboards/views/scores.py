@@ -121,7 +121,7 @@ def render() -> None:
         st.caption(f"`{name}` has no `margin` column.")
 
     st.subheader("By source method")
-    st.dataframe(summary(frame), hide_index=True, key="scores:summary")
+    st.dataframe(summary(frame), hide_index=True)
 
 
 render()
