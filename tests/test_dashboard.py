@@ -82,7 +82,7 @@ def frame(at: AppTest, *columns: str) -> pd.DataFrame:
 def assert_clean(at: AppTest, title: str) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
-    assert [t.value for t in at.title][0] == title
+    assert at.title and at.title[0].value == title
 
 
 def read(run: Path, name: str) -> pd.DataFrame:
