@@ -207,8 +207,40 @@ def select(
     run: RunOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Keep a diverse, high-scoring subset (Deita score-first filter)."""
-    raise NotAvailableYet("select")
+    """Keep a diverse, high-scoring subset (Deita score-first filter).
+
+    Rejected rows (with the kept row that blocked each) go beside OUT, as
+    OUT_rejected.parquet (selection_rejected.parquet for selected.parquet). With --run (an
+    existing run directory), texts are embedded through its embeddings.parquet cache.
+    """
+    from curation.config import load_config
+    from curation.runs import RunDir
+    from curation.selection.stage import EMBEDDINGS, SelectRequest, rejected_path, select_file
+
+    cfg = load_config(config)
+    if model is not None and text_column is None:
+        raise CurationError("--model only applies with --text-column")
+    cache = None
+    if run is not None:
+        cache = RunDir.open(run, cfg.runs_dir, create=False).file(EMBEDDINGS)
+    request = SelectRequest(
+        input=input,
+        score_column=score_column,
+        threshold=threshold,
+        budget=budget,
+        embedding_column=embedding_column,
+        text_column=text_column,
+        model=model or cfg.selection.embedding_model,
+        batch_size=cfg.selection.batch_size,
+        cache=cache,
+    )
+    result = select_file(request, output, embeddings_output=cache, console=err_console)
+    console.print(result.summary(), highlight=False, soft_wrap=True)
+    console.print(
+        f"kept rows: {output}; rejected rows: {rejected_path(output)}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @app.command()
@@ -295,7 +327,8 @@ def dashboard(run: RunOption = None, port: PortOption = None, config: ConfigOpti
     started, address = dashboard_service.start(
         cfg, run=run, port=port, config_file=config_path(config)
     )
-    console.print(f"dashboard {'started' if started else 'already running'}: {address}")
+    state = "started" if started else "already running"
+    console.print(f"dashboard {state}: {address}", soft_wrap=True, highlight=False)
 
 
 @app.command()
