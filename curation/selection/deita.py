@@ -1,0 +1,426 @@
+"""The Deita score-first diversity filter: exact, in blocks, memory O(N x d).
+
+The semantics (ARCHITECTURE.md, `curate select`): drop rows without a score; walk the
+rest by score, highest first, ties in input order; keep a row iff its cosine similarity
+to every row kept so far is `<= threshold`; stop once `budget` rows are kept.
+
+Walking one row at a time is simple and slow. Here the walk goes in blocks of rows:
+
+1. *Probe* (large inputs): a faiss IVF index over the kept rows finds, for most rows that
+   will be rejected, one kept row above the threshold in a few of its partitions. One
+   such witness settles a rejection; the index never decides a keep.
+2. *Scan*: the rows still open are compared with every kept row in float32 matrix
+   products, chunk by chunk; a row drops out of the scan as soon as a witness shows up.
+3. *Greedy*: the rows that survive the scan are walked in order against each other
+   (a small matrix), because a row kept inside the block can block later ones.
+
+float32 products are screened with a rigorous error band around the threshold: values
+inside it are recomputed by `similarity.settle` (float64, then exact), so every decision
+is the one `reference.reference_select` makes, bit for bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from curation.errors import CurationError
+from curation.selection.similarity import (
+    float32_band,
+    float64_band,
+    rowwise_dots,
+    settle,
+    unit_rows,
+)
+
+Progress = Callable[[int], None]
+
+# Rows per block of the walk, and kept rows per matrix product in the scan. Sized so the
+# float32 similarity blocks stay near 16 MB whatever N is.
+BLOCK_ROWS = 8192
+SCAN_ROWS = 1024
+KEPT_CHUNK = 4096
+# The probe index pays off once many rows are rejected; for fewer scored rows the scan
+# alone is fast. It is built once this many rows are kept, and rebuilt (with more
+# partitions) each time the kept set has grown fourfold.
+PROBE_MIN_ROWS = 20_000
+PROBE_MIN_KEPT = 256
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Outcome of the walk, as row numbers of the input.
+
+    `kept[r]` has selection rank r; `nn_similarity[r]` is its largest similarity to a row
+    kept before it (NaN for rank 0). `rejected` rows (walk order) were each blocked by the
+    kept row of rank `blocked_by` with `similarity` > threshold (a witness, most often
+    the nearest kept row but not always). `not_reached` rows had a score but the budget
+    was filled before the walk got to them; `null_score` rows had none (null or NaN).
+    """
+
+    kept: np.ndarray
+    nn_similarity: np.ndarray
+    rejected: np.ndarray
+    blocked_by: np.ndarray
+    similarity: np.ndarray
+    not_reached: np.ndarray
+    null_score: np.ndarray
+
+
+def walk_order(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows by score descending with ties in input order, rows without a score)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    missing = np.isnan(scores)
+    scored = np.flatnonzero(~missing)
+    order = scored[np.argsort(-scores[scored], kind="stable")]
+    return order, np.flatnonzero(missing)
+
+
+def check_arguments(
+    embeddings: np.ndarray, scores: np.ndarray, threshold: float, budget: int | None
+) -> None:
+    """Raise CurationError for arguments the filter cannot work with."""
+    if embeddings.ndim != 2 or embeddings.shape[0] != len(scores):
+        raise CurationError(
+            f"embeddings must be a matrix with one row per score, got shape {embeddings.shape} "
+            f"for {len(scores)} scores"
+        )
+    if not -1.0 <= threshold <= 1.0:
+        raise CurationError(f"threshold must be a cosine similarity in [-1, 1], got {threshold}")
+    if budget is not None and budget < 1:
+        raise CurationError(f"budget must be at least 1, got {budget}")
+
+
+def check_rows(
+    embeddings: np.ndarray,
+    rows: np.ndarray,
+    row_name: Callable[[int], str] = "row {}".format,
+    chunk: int = 8192,
+) -> None:
+    """Every walked row needs a direction: finite values, not all zero, not absurdly large."""
+    for start in range(0, len(rows), chunk):
+        part = rows[start : start + chunk]
+        # NaN propagates through max, so one pass catches NaN, inf, zero rows and overflow.
+        largest = np.abs(embeddings[part]).max(axis=1)
+        limit = 1e150 if largest.dtype == np.float64 else np.inf  # squares must stay finite
+        bad = np.flatnonzero(~((largest > 0) & (largest < limit)))
+        if bad.size:
+            row, value = int(part[bad[0]]), largest[bad[0]]
+            problem = "is all zeros" if value == 0 else "has NaN, infinite or huge values"
+            raise CurationError(
+                f"{row_name(row)}: embedding {problem}; "
+                "cosine similarity needs a finite, non-zero vector"
+            )
+
+
+class _Kept:
+    """The kept rows so far: row numbers and unit vectors (float32 to scan, float64 to settle)."""
+
+    def __init__(self, dim: int, capacity: int) -> None:
+        self.count = 0
+        self.rows = np.empty(capacity, dtype=np.int64)
+        self.nn = np.empty(capacity, dtype=np.float64)
+        self.vec32 = np.empty((capacity, dim), dtype=np.float32)
+        self.vec64 = np.empty((capacity, dim), dtype=np.float64)
+
+    def extend(self, rows: np.ndarray, vec64: np.ndarray) -> None:
+        """Append kept rows in keep order (their `nn` is filled in by the caller)."""
+        needed = self.count + len(rows)
+        if needed > len(self.rows):  # grows by doubling when there is no budget
+            capacity = max(needed, 2 * len(self.rows))
+            self.rows = _grown(self.rows, capacity)
+            self.nn = _grown(self.nn, capacity)
+            self.vec32 = _grown(self.vec32, capacity)
+            self.vec64 = _grown(self.vec64, capacity)
+        self.rows[self.count : needed] = rows
+        self.vec64[self.count : needed] = vec64
+        self.vec32[self.count : needed] = vec64
+        self.count = needed
+
+
+def _grown(array: np.ndarray, capacity: int) -> np.ndarray:
+    bigger = np.empty((capacity, *array.shape[1:]), dtype=array.dtype)
+    bigger[: len(array)] = array
+    return bigger
+
+
+class _Probe:
+    """A faiss IVF index over the kept rows, to find a rejection witness cheaply.
+
+    The partitions are centred on kept rows themselves: kept rows are pairwise no more
+    similar than the threshold, so they are already spread over the data, and no
+    clustering has to be trained. About sqrt(probes x kept) partitions balance the cost of
+    finding the nearest centroids against the cost of scanning the probed partitions.
+    """
+
+    def __init__(self, kept: _Kept, probes: int) -> None:
+        import faiss
+
+        self.built_at = kept.count
+        partitions = max(1, min(kept.count, int(np.sqrt(16 * probes * kept.count))))
+        centres = np.linspace(0, kept.count - 1, partitions).astype(np.int64)
+        quantizer = faiss.IndexFlatIP(kept.vec32.shape[1])
+        quantizer.add(kept.vec32[centres])
+        self.index = faiss.IndexIVFFlat(
+            quantizer, quantizer.d, partitions, faiss.METRIC_INNER_PRODUCT
+        )
+        self.index.nprobe = min(probes, partitions)
+        self._quantizer = quantizer  # the index does not own it
+        self.add(kept.vec32[: kept.count], np.arange(kept.count))
+
+    def add(self, vec32: np.ndarray, ranks: np.ndarray) -> None:
+        self.index.add_with_ids(vec32, ranks)
+
+    def nearest(self, vec32: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Largest float32 similarity among the probed partitions and its rank (-1: none)."""
+        values, ranks = self.index.search(vec32, 1)
+        return values[:, 0], ranks[:, 0]
+
+
+def select_diverse(
+    embeddings: np.ndarray,
+    scores: np.ndarray,
+    threshold: float,
+    budget: int | None = None,
+    *,
+    probe: Literal["auto", "on", "off"] = "auto",
+    probes: int = 4,
+    block_rows: int = BLOCK_ROWS,
+    progress: Progress | None = None,
+    row_name: Callable[[int], str] = "row {}".format,
+) -> Selection:
+    """Run the Deita filter on an (N, d) embedding matrix and N scores (NaN = no score).
+
+    `embeddings` may be float32 or float64 and is only read (a memory map works); extra
+    memory is O(budget x d + block x d). `probe`, `probes` and `block_rows`
+    change the speed, never the result. `progress(n)` is called as n more rows are walked;
+    `row_name(row)` names a row in an error message.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    check_arguments(embeddings, scores, threshold, budget)
+    order, null_score = walk_order(scores)
+    check_rows(embeddings, order, row_name)
+    dim = embeddings.shape[1]
+    walk = _Walk(
+        embeddings=embeddings,
+        order=order,
+        threshold=float(threshold),
+        budget=budget,
+        band32=float32_band(dim),
+        band64=float64_band(dim),
+    )
+    if probe == "on" or (probe == "auto" and len(order) >= PROBE_MIN_ROWS):
+        walk.probes = probes
+    walk.run(block_rows, progress)
+    return walk.result(null_score)
+
+
+class _Walk:
+    """State of one walk; `run` fills it block by block, `result` turns it into a Selection."""
+
+    def __init__(
+        self,
+        *,
+        embeddings: np.ndarray,
+        order: np.ndarray,
+        threshold: float,
+        budget: int | None,
+        band32: float,
+        band64: float,
+    ) -> None:
+        self.embeddings = embeddings
+        self.order = order
+        # numpy scalars: a Python float would be compared in float32 with float32 arrays.
+        self.threshold = np.float64(threshold)
+        self.budget = budget
+        self.band32 = np.float64(band32)
+        self.band64 = np.float64(band64)
+        self.probes = 0  # partitions to probe per row; 0: no probe index
+        self.probe: _Probe | None = None
+        capacity = min(len(order), budget or len(order), 1 << 16)
+        self.kept = _Kept(embeddings.shape[1], capacity)
+        # Per walk position: the rank of the kept row that blocked it (-1: not blocked).
+        self.blocker = np.full(len(order), -1, dtype=np.int64)
+        self.similarity = np.full(len(order), np.nan)
+        self.stop = len(order)  # walk positions from here on were not reached
+
+    def full(self) -> bool:
+        return self.budget is not None and self.kept.count >= self.budget
+
+    def run(self, block_rows: int, progress: Progress | None) -> None:
+        # Blocks start small and double: early on the kept set is tiny and changes
+        # fast, and the probe index can only help from its second block on.
+        start, size = 0, min(block_rows, SCAN_ROWS)
+        while start < len(self.order) and not self.full():
+            stop = min(start + size, len(self.order))
+            self._block(start, stop)
+            if progress is not None:
+                progress(min(stop, self.stop) - start)
+            start, size = stop, min(2 * size, block_rows)
+
+    def _block(self, start: int, stop: int) -> None:
+        """Walk positions [start, stop): probe, then scan and greedy in sub-blocks."""
+        vec64 = unit_rows(self.embeddings[self.order[start:stop]])
+        vec32 = vec64.astype(np.float32)
+        open_rows = np.arange(stop - start)
+        if self.probes and self.kept.count >= PROBE_MIN_KEPT:
+            if self.probe is None or self.kept.count >= 4 * self.probe.built_at:
+                self.probe = _Probe(self.kept, self.probes)
+            open_rows = self._probe_block(start, vec32, vec64)
+        for first in range(0, len(open_rows), SCAN_ROWS):
+            part = open_rows[first : first + SCAN_ROWS]
+            best, best_rank = self._scan(start, part, vec32, vec64)
+            survivors = np.flatnonzero(self.blocker[start + part] < 0)
+            self._greedy(
+                start, part[survivors], vec32, vec64, best[survivors], best_rank[survivors]
+            )
+            if self.full():
+                return
+
+    def _probe_block(self, start: int, vec32: np.ndarray, vec64: np.ndarray) -> np.ndarray:
+        """Reject the rows that have a witness in their probed partitions; return the rest."""
+        assert self.probe is not None
+        value, rank = self.probe.nearest(vec32)
+        hits = np.flatnonzero((rank >= 0) & (value > self.threshold - self.band32))
+        if hits.size:
+            exact = settle(
+                value[hits],
+                self.threshold,
+                self.band32,
+                lambda close: (self.kept.vec64[rank[hits[close]]], vec64[hits[close]]),
+            )
+            blocked = exact > self.threshold
+            self._reject(start + hits[blocked], rank[hits[blocked]], vec64[hits[blocked]])
+        return np.flatnonzero(self.blocker[start : start + len(vec32)] < 0)
+
+    def _scan(
+        self, start: int, part: np.ndarray, vec32: np.ndarray, vec64: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Compare rows `part` of the block with every kept row; reject those with a witness.
+
+        Returns, for every row of `part`, its largest float32 similarity to a kept row
+        and that row's rank (-inf, -1 when nothing is kept), settled where it is close.
+        """
+        best = np.full(len(part), -np.inf)
+        best_rank = np.full(len(part), -1, dtype=np.int64)
+        active = np.arange(len(part))
+        query = vec32[part]
+        sure = self.threshold + self.band32
+        for first in range(0, self.kept.count, KEPT_CHUNK):
+            last = min(first + KEPT_CHUNK, self.kept.count)
+            sims = query[active] @ self.kept.vec32[first:last].T
+            at = sims.argmax(axis=1)
+            value = sims[np.arange(len(active)), at]
+            better = value > best[active]
+            best[active[better]] = value[better]
+            best_rank[active[better]] = at[better] + first
+            active = active[best[active] <= sure]  # a sure witness ends the scan of a row
+            if not active.size:
+                break
+        certain = np.flatnonzero(best > sure)
+        self._reject(start + part[certain], best_rank[certain], vec64[part[certain]])
+        for i in np.flatnonzero(np.abs(best - self.threshold) <= self.band32):
+            best[i], best_rank[i] = self._settle_row(
+                start + part[i], vec32[part[i]], vec64[part[i]]
+            )
+        return best, best_rank
+
+    def _settle_row(self, position: int, vec32: np.ndarray, vec64: np.ndarray) -> tuple[float, int]:
+        """A row whose largest float32 similarity is close to the threshold: decide exactly."""
+        sims = self.kept.vec32[: self.kept.count] @ vec32
+        close = np.flatnonzero(sims >= self.threshold - self.band32)
+        exact = settle(
+            sims[close],
+            self.threshold,
+            self.band32,
+            lambda idx: (self.kept.vec64[close[idx]], vec64),
+        )
+        top = int(np.argmax(exact))
+        if exact[top] > self.threshold:
+            self._reject(np.array([position]), close[top : top + 1], vec64[None])
+        return float(exact[top]), int(close[top])
+
+    def _greedy(
+        self,
+        start: int,
+        rows: np.ndarray,
+        vec32: np.ndarray,
+        vec64: np.ndarray,
+        best: np.ndarray,
+        best_rank: np.ndarray,
+    ) -> None:
+        """Walk `rows` (block indices, no witness among earlier blocks) against each other.
+
+        A row with no conflict (similarity > threshold) with an earlier row of the block is
+        kept whatever the others do; only rows with a conflict are walked one by one.
+        """
+        if not rows.size:
+            return
+        count = len(rows)
+        gram = (vec32[rows] @ vec32[rows].T).astype(np.float64)
+        gram[~np.tri(count, k=-1, dtype=bool)] = -np.inf  # only earlier rows count
+        close = np.argwhere(np.abs(gram - self.threshold) <= self.band32)
+        if len(close):
+            gram[close[:, 0], close[:, 1]] = settle(
+                gram[close[:, 0], close[:, 1]],
+                self.threshold,
+                self.band32,
+                lambda idx: (vec64[rows[close[idx, 0]]], vec64[rows[close[idx, 1]]]),
+            )
+        conflict = gram > self.threshold
+        keep = ~conflict.any(axis=1)
+        for i in np.flatnonzero(~keep):
+            keep[i] = not (conflict[i, :i] & keep[:i]).any()
+        kept = np.flatnonzero(keep)
+        if self.budget is not None and len(kept) >= self.budget - self.kept.count:
+            kept = kept[: self.budget - self.kept.count]
+            self.stop = start + int(rows[kept[-1]]) + 1
+        ranks = np.full(count, -1, dtype=np.int64)
+        ranks[kept] = self.kept.count + np.arange(len(kept))
+        # The nearest earlier kept row: from the scan, or one kept earlier in this block.
+        gram[:, ~keep] = -np.inf
+        inner = gram.argmax(axis=1)
+        inner_value = gram[np.arange(count), inner]
+        self.kept.extend(self.order[start + rows[kept]], vec64[rows[kept]])
+        rejected = np.flatnonzero(~keep)
+        rejected = rejected[start + rows[rejected] < self.stop]
+        self._reject(start + rows[rejected], ranks[inner[rejected]], vec64[rows[rejected]])
+        use_inner = inner_value[kept] > best[kept]
+        nn_rank = np.where(use_inner, ranks[inner[kept]], best_rank[kept])
+        nn = np.full(len(kept), np.nan)
+        has_nn = np.flatnonzero(nn_rank >= 0)
+        nn[has_nn] = self._similarities(vec64[rows[kept[has_nn]]], nn_rank[has_nn])
+        self.kept.nn[ranks[kept]] = nn
+        if self.probe is not None and len(kept):
+            self.probe.add(self.kept.vec32[ranks[kept]], ranks[kept])
+
+    def _similarities(self, vec64: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+        """The defined (float64, exact near the threshold) similarities to kept rows `ranks`."""
+        kept = self.kept.vec64[ranks]
+        values = rowwise_dots(vec64, kept)
+        return settle(
+            values, self.threshold, self.band64, lambda close: (vec64[close], kept[close])
+        )
+
+    def _reject(self, positions: np.ndarray, ranks: np.ndarray, vec64: np.ndarray) -> None:
+        """Record rejections with the similarity to the blocking kept row."""
+        if len(positions):
+            self.blocker[positions] = ranks
+            self.similarity[positions] = self._similarities(vec64, ranks)
+
+    def result(self, null_score: np.ndarray) -> Selection:
+        count = self.kept.count
+        walked = np.arange(self.stop)
+        rejected = walked[self.blocker[: self.stop] >= 0]
+        return Selection(
+            kept=self.kept.rows[:count].copy(),
+            nn_similarity=self.kept.nn[:count].copy(),
+            rejected=self.order[rejected],
+            blocked_by=self.blocker[rejected],
+            similarity=self.similarity[rejected],
+            not_reached=self.order[self.stop :],
+            null_score=null_score,
+        )

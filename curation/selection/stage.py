@@ -1,0 +1,227 @@
+"""`curate select` and the demo's select step: read, embed if asked, select, write.
+
+Everything that can be wrong with the input is found before anything is written; the
+outputs are then written atomically, so a failed run leaves no half-written file.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+
+from curation.errors import CurationError
+from curation.runs import write_parquet
+from curation.selection import embeddings, table
+from curation.selection.deita import Selection, check_arguments, select_diverse
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from curation.config import SelectionConfig
+    from curation.runs import RunDir, StageContext
+
+SELECTED = "selected.parquet"
+REJECTED = "selection_rejected.parquet"
+EMBEDDINGS = "embeddings.parquet"
+DEMO_INPUT = "preferences.parquet"
+DEMO_SCORE = "deita_score"
+DEMO_TEXT = "instruction"
+
+
+@dataclass
+class SelectRequest:
+    """One selection: where the rows, scores and embeddings (or texts) come from."""
+
+    input: Path
+    score_column: str
+    threshold: float
+    budget: int | None
+    embedding_column: str | None = None
+    text_column: str | None = None
+    model: str = embeddings.DEFAULT_MODEL
+    batch_size: int = 64
+    cache: Path | None = None  # an embeddings.parquet to reuse vectors from
+
+
+@dataclass
+class SelectResult:
+    """The three output tables and the counts for the summary line."""
+
+    selected: pa.Table
+    rejected: pa.Table
+    embeddings: pa.Table | None
+    selection: Selection
+    rows: int
+    computed: int = 0
+    cached: int = 0
+    seconds: float = 0.0
+
+    def counts(self) -> dict[str, int | float]:
+        return {
+            "rows": self.rows,
+            "kept": len(self.selection.kept),
+            "too_similar": len(self.selection.rejected),
+            "budget_filled": len(self.selection.not_reached),
+            "null_score": len(self.selection.null_score),
+            "embedded": self.computed,
+            "embeddings_cached": self.cached,
+            "select_s": round(self.seconds, 3),
+        }
+
+    def summary(self) -> str:
+        counts = self.counts()
+        line = (
+            f"kept {counts['kept']:,} of {counts['rows']:,} rows "
+            f"({counts['too_similar']:,} too similar, {counts['budget_filled']:,} not reached "
+            f"after the budget was filled, {counts['null_score']:,} without a score)"
+        )
+        if self.embeddings is not None:
+            line += f"; embedded {self.computed:,} texts, {self.cached:,} from the cache"
+        return line
+
+
+def rejected_path(output: Path) -> Path:
+    """Where the rejected rows go beside OUT: the run-directory name for `selected.parquet`."""
+    if output.name == SELECTED:
+        return output.with_name(REJECTED)
+    return output.with_name(f"{output.stem}_rejected.parquet")
+
+
+def check_request(request: SelectRequest) -> None:
+    """Option errors, before any file is opened."""
+    if (request.embedding_column is None) == (request.text_column is None):
+        raise CurationError("give exactly one of --embedding-column and --text-column")
+    check_arguments(np.zeros((0, 0)), np.zeros(0), request.threshold, request.budget)
+
+
+def run_selection(request: SelectRequest, console: Console | None = None) -> SelectResult:
+    """Read and check the input, embed texts if needed, select; write nothing."""
+    check_request(request)
+    source = table.InputTable(request.input)
+    table.check_output_columns(source)
+    scores = table.read_scores(source, request.score_column)
+    embedded = None
+    if request.embedding_column is not None:
+        vectors = table.read_embeddings(source, request.embedding_column, scores)
+    else:
+        assert request.text_column is not None
+        texts = table.read_texts(source, request.text_column, scores)
+        vectors, embedded_rows, embedded = _embed(source, texts, request, console)
+    started = time.monotonic()
+    selection = _select(vectors, scores, request, source, console)
+    result = SelectResult(
+        selected=table.kept_table(source, selection),
+        rejected=table.rejected_table(source, selection, scores),
+        embeddings=None,
+        selection=selection,
+        rows=source.num_rows,
+        seconds=time.monotonic() - started,
+    )
+    if embedded is not None:
+        ids = source.ids().take(pa.array(embedded_rows))
+        result.embeddings = embeddings.embeddings_table(ids, request.model, embedded)
+        result.computed, result.cached = embedded.computed, embedded.cached
+    return result
+
+
+def _embed(
+    source: table.InputTable,
+    texts: list[str | None],
+    request: SelectRequest,
+    console: Console | None,
+) -> tuple[np.ndarray, np.ndarray, embeddings.CachedEmbeddings]:
+    """(matrix for all rows, rows with a text, their embeddings); rows without text get zeros."""
+    rows = np.array([i for i, text in enumerate(texts) if text is not None], dtype=np.int64)
+    embedded = embeddings.embed_cached(
+        [texts[i] for i in rows], request.model, request.batch_size, request.cache, console
+    )
+    dim = embedded.vectors.shape[1] if len(rows) else 0
+    vectors = np.zeros((source.num_rows, dim), dtype=np.float32)
+    vectors[rows] = embedded.vectors
+    return vectors, rows, embedded
+
+
+def _select(
+    vectors: np.ndarray,
+    scores: np.ndarray,
+    request: SelectRequest,
+    source: table.InputTable,
+    console: Console | None,
+) -> Selection:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    walked = int((~np.isnan(scores)).sum())
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=console is None or walked < 100_000,
+    ) as progress:
+        task = progress.add_task("selecting", total=walked)
+        return select_diverse(
+            vectors,
+            scores,
+            request.threshold,
+            request.budget,
+            progress=lambda rows: progress.advance(task, rows),
+            row_name=lambda row: f"{source.path}: {source.row_name(row)}",
+        )
+
+
+def select_file(
+    request: SelectRequest,
+    output: Path,
+    embeddings_output: Path | None = None,
+    console: Console | None = None,
+) -> SelectResult:
+    """`curate select`: OUT, its rejected rows beside it, and the embeddings if computed."""
+    result = run_selection(request, console)
+    write_parquet(result.selected, output)
+    write_parquet(result.rejected, rejected_path(output))
+    if embeddings_output is not None and result.embeddings is not None:
+        write_parquet(result.embeddings, embeddings_output)
+    return result
+
+
+def run_stage(run: RunDir, config: SelectionConfig, console: Console | None = None) -> str:
+    """The demo's select step on the run's preferences; skipped when its outputs are current."""
+    request = SelectRequest(
+        input=run.file(DEMO_INPUT),
+        score_column=DEMO_SCORE,
+        text_column=DEMO_TEXT,
+        threshold=config.threshold,
+        budget=config.budget,
+        model=config.embedding_model,
+        batch_size=config.batch_size,
+        cache=run.file(EMBEDDINGS),
+    )
+    results: list[SelectResult] = []
+
+    def work(ctx: StageContext) -> None:
+        result = run_selection(request, console)
+        assert result.embeddings is not None
+        ctx.write_parquet(EMBEDDINGS, result.embeddings)
+        ctx.write_parquet(SELECTED, result.selected)
+        ctx.write_parquet(REJECTED, result.rejected)
+        ctx.counts.update(result.counts())
+        results.append(result)
+
+    ran = run.run_stage(
+        "select",
+        work,
+        inputs=[DEMO_INPUT],
+        outputs=[EMBEDDINGS, SELECTED, REJECTED],
+        config=config.model_dump(mode="json"),
+    )
+    if not ran:
+        counts = (run.stage("select") or {}).get("counts", {})
+        return f"up to date: kept {counts.get('kept', '?')} of {counts.get('rows', '?')} rows"
+    return results[0].summary()
