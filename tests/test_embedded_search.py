@@ -103,8 +103,12 @@ def review(argilla_server):
                 fields={"instruction": r["instruction"], "response": r["response"]},
                 metadata=r["metadata"],
                 suggestions=[
-                    rg.Suggestion("quality", r["quality"][0], score=r["quality"][1], agent=r["quality"][2]),
-                    rg.Suggestion("verdict", r["verdict"][0], score=r["verdict"][1], agent="judge-a"),
+                    rg.Suggestion(
+                        "quality", r["quality"][0], score=r["quality"][1], agent=r["quality"][2]
+                    ),
+                    rg.Suggestion(
+                        "verdict", r["verdict"][0], score=r["verdict"][1], agent="judge-a"
+                    ),
                     rg.Suggestion("tags", r["tags"], agent="judge-a"),
                 ],
                 vectors={"embedding": r["vector"]},
@@ -237,9 +241,11 @@ def test_sdk_query_filter_and_text(argilla_server, review):
     )
     found = {record.id for record in dataset.records(query=query)}
     assert found == data.ids(
-        lambda r: "apple" in _words(r["instruction"] + " " + r["response"])
-        and r["metadata"]["length"] >= 30
-        and r["verdict"][0] == "fix"
+        lambda r: (
+            "apple" in _words(r["instruction"] + " " + r["response"])
+            and r["metadata"]["length"] >= 30
+            and r["verdict"][0] == "fix"
+        )
     )
 
 
@@ -308,7 +314,7 @@ def test_record_status_follows_distribution(argilla_server, review):
 
 
 def test_record_id_and_date_filters(argilla_server, review):
-    dataset, data, _, server_ids = review
+    dataset, _, _, server_ids = review
     owner = argilla_server.client
     wanted = ["r001", "r007"]
     scope = {"entity": "record", "property": "id"}
@@ -335,9 +341,8 @@ def test_sort_by_metadata_with_missing_values_last(argilla_server, review):
     missing = {r["id"] for r in data.records if "score" not in r["metadata"]}
     for order, reverse in (("asc", False), ("desc", True)):
         ids, scores, total = _search(owner, dataset, _sort(scope, order))
-        expected = [
-            r["id"] for r in sorted(with_score, key=lambda r: r["metadata"]["score"], reverse=reverse)
-        ]
+        ordered = sorted(with_score, key=lambda r: r["metadata"]["score"], reverse=reverse)
+        expected = [r["id"] for r in ordered]
         assert ids[: len(expected)] == expected
         assert set(ids[len(expected) :]) == missing
         assert total == N_RECORDS
@@ -374,12 +379,9 @@ def test_sort_by_two_keys_and_paging(argilla_server, review):
             {"scope": {"entity": "metadata", "metadata_property": "length"}, "order": "desc"},
         ]
     }
-    expected = [
-        r["id"]
-        for r in sorted(data.records, key=lambda r: (r["metadata"]["source"], -r["metadata"]["length"]))
-    ]
     # lengths can tie: compare the keys, not the ids
     key = {r["id"]: (r["metadata"]["source"], -r["metadata"]["length"]) for r in data.records}
+    expected = sorted(key, key=key.__getitem__)
     pages = []
     for offset in range(0, N_RECORDS, 10):
         ids, _, total = _search(owner, dataset, body, limit=10, offset=offset)
@@ -433,17 +435,19 @@ def test_phrase_query_and_relevance(argilla_server, review):
     phrase = f'"{first[0]} {first[1]}"'
     found = _ids(argilla_server.client, dataset, {"query": {"text": {"q": phrase}}})
     assert found == data.ids(
-        lambda r: f" {first[0]} {first[1]} " in f" {r['instruction']} " or
-        f" {first[0]} {first[1]} " in f" {r['response']} "
+        lambda r: (
+            f" {first[0]} {first[1]} " in f" {r['instruction']} "
+            or f" {first[0]} {first[1]} " in f" {r['response']} "
+        )
     )
-    ids, scores, _ = _search(argilla_server.client, dataset, {"query": {"text": {"q": "harbor"}}})
+    _, scores, _ = _search(argilla_server.client, dataset, {"query": {"text": {"q": "harbor"}}})
     assert scores == sorted(scores, reverse=True) and scores[0] > 0
 
 
 # --- similarity --------------------------------------------------------------------------
 
 
-def _cosine_ranking(data: Data, query: list[float], candidates: set[str]) -> list[tuple[str, float]]:
+def _cosine_ranking(data: Data, query: list[float], candidates: set[str]) -> list:
     vectors = {r["id"]: np.asarray(r["vector"]) for r in data.records if r["id"] in candidates}
     q = np.asarray(query)
     scores = {
@@ -479,8 +483,10 @@ def test_similarity_with_filter_and_text(argilla_server, review):
     dataset, data, _, _ = review
     query = data.records[9]["vector"]
     allowed = data.ids(
-        lambda r: r["metadata"]["source"] == "magpie"
-        and "echo" in _words(r["instruction"] + " " + r["response"])
+        lambda r: (
+            r["metadata"]["source"] == "magpie"
+            and "echo" in _words(r["instruction"] + " " + r["response"])
+        )
     )
     ranking = _cosine_ranking(data, query, allowed)
     found = list(
@@ -537,7 +543,8 @@ def test_metadata_metrics(argilla_server, review):
     assert (metrics["min"], metrics["max"]) == (min(lengths), max(lengths))
     metrics = http.get(f"/api/v1/metadata-properties/{by_name['score']}/metrics").json()
     scores = [r["metadata"]["score"] for r in data.records if "score" in r["metadata"]]
-    assert metrics["min"] == pytest.approx(min(scores)) and metrics["max"] == pytest.approx(max(scores))
+    assert metrics["min"] == pytest.approx(min(scores))
+    assert metrics["max"] == pytest.approx(max(scores))
 
 
 # --- writes after indexing ---------------------------------------------------------------
@@ -587,23 +594,20 @@ def test_everything_survives_a_restart_and_the_worker_agrees(argilla_server, rev
     """Restart the server; then the worker recomputes statuses after a distribution change."""
     dataset, data, annotators, _ = review
     owner = argilla_server.client
-    before = {
-        "text": _ids(owner, dataset, {"query": {"text": {"q": "apple -banana"}}}),
-        "similar": _search(
-            owner, dataset, {"query": {"vector": {"name": "embedding", "value": data.records[0]["vector"]}}}
-        )[0],
-        "sort": _search(owner, dataset, _sort({"entity": "metadata", "metadata_property": "length"}, "asc"))[0],
-        "progress": dataset.progress(),
-    }
+    similar = {"query": {"vector": {"name": "embedding", "value": data.records[0]["vector"]}}}
+    by_length = _sort({"entity": "metadata", "metadata_property": "length"}, "asc")
+
+    def snapshot() -> dict:
+        return {
+            "text": _ids(owner, dataset, {"query": {"text": {"q": "apple -banana"}}}),
+            "similar": _search(owner, dataset, similar)[0],
+            "sort": _search(owner, dataset, by_length)[0],
+            "progress": dataset.progress(),
+        }
+
+    before = snapshot()
     argilla_server.restart()
-    after = {
-        "text": _ids(owner, dataset, {"query": {"text": {"q": "apple -banana"}}}),
-        "similar": _search(
-            owner, dataset, {"query": {"vector": {"name": "embedding", "value": data.records[0]["vector"]}}}
-        )[0],
-        "sort": _search(owner, dataset, _sort({"entity": "metadata", "metadata_property": "length"}, "asc"))[0],
-        "progress": dataset.progress(),
-    }
+    after = snapshot()
     assert after == before
     status = {"entity": "response", "property": "status"}
     assert _ids(annotators["alice"].client, dataset, _terms(status, ["draft"]), me=True) == {
