@@ -21,12 +21,10 @@ rankings as one nominal value (the ordering); free text and spans get counts onl
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import krippendorff
@@ -720,9 +718,8 @@ class _PairStats:
 
 
 # --- reading a dataset from Argilla ---------------------------------------------------
-# `responses_from_argilla` and `_argilla_client` stand in for the review loop's pull and
-# `curation.review.connection.connect` until those land; `agreement_from_argilla` is the
-# body of `curate agreement`.
+# `responses_from_argilla` stands in for the review loop's pull until it lands;
+# `agreement_from_argilla` is the body of `curate agreement`.
 
 TABLE_COLUMNS = (*COLUMNS[:-1], "suggestion", "suggestion_score", "suggestion_agent")
 
@@ -739,14 +736,16 @@ def agreement_from_argilla(
     import httpx
     from argilla._exceptions import ArgillaError
 
+    from curation.review.connection import connect
+
     _check_level(alpha_level)  # before any network work
+    client = connect(config)
     try:
-        client = _argilla_client(config)
         found = find_dataset(client, dataset, workspace)
         types, values = question_settings(found)
         table = responses_from_argilla(client, found)
     except (httpx.HTTPError, ArgillaError) as error:
-        url = config.argilla.api_url or "the embedded server"
+        url = client.api_url
         raise CurationError(f"reading {dataset!r} from Argilla at {url} failed: {error}") from None
     return compute_agreement(
         table,
@@ -761,12 +760,15 @@ def agreement_from_argilla(
 
 def find_dataset(client: rg.Argilla, name: str, workspace: str | None) -> rg.Dataset:
     """The dataset in `workspace`, or the only one of that name in any workspace."""
-    if workspace is not None:
-        found = client.datasets(name=name, workspace=workspace)
-        if found is None:
-            raise CurationError(f"no dataset {name!r} in workspace {workspace!r}")
-        return found
-    matches = [d for d in client.datasets if d.name == name]
+    with warnings.catch_warnings():  # the SDK warns on stderr for each name it does not find
+        warnings.simplefilter("ignore")
+        if workspace is not None:
+            space = client.workspaces(name=workspace)
+            found = None if space is None else client.datasets(name=name, workspace=space)
+            if found is None:
+                raise CurationError(f"no dataset {name!r} in workspace {workspace!r}")
+            return found
+        matches = [d for d in client.datasets if d.name == name]
     if not matches:
         raise CurationError(f"no dataset {name!r} in any workspace")
     if len(matches) > 1:
@@ -812,25 +814,6 @@ def responses_from_argilla(client: rg.Argilla, dataset: rg.Dataset) -> pd.DataFr
                 )
             )
     return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
-
-
-def _argilla_client(config: Config) -> rg.Argilla:
-    """An SDK client for ARGILLA_API_URL / ARGILLA_API_KEY, else the embedded server."""
-    import argilla as rg
-
-    url = config.argilla.api_url
-    key = config.argilla.api_key.get_secret_value() if config.argilla.api_key else None
-    if not url:
-        credentials = Path(config.argilla.home) / "credentials.json"
-        try:
-            saved = json.loads(credentials.read_text())
-            url, key = saved["url"], saved["api_key"]
-        except (OSError, ValueError, KeyError):
-            raise CurationError(
-                "no Argilla server: set ARGILLA_API_URL and ARGILLA_API_KEY, "
-                "or start the embedded one with `curate server start`"
-            ) from None
-    return rg.Argilla(api_url=url, api_key=key, retries=1)
 
 
 # --- rich tables -----------------------------------------------------------------------
