@@ -411,7 +411,9 @@ def _pair_agreement(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return share, multi
 
 
-def _human_human(counts: np.ndarray | None, coded: Coded | None, level: str | None):
+def _human_human(
+    counts: np.ndarray | None, coded: Coded | None, level: str | None
+) -> dict[str, Any]:
     """Reviewers among themselves; all null for questions without a categorical value."""
     if counts is None or coded is None or level is None:
         figures = dict.fromkeys(("krippendorff_alpha", "fleiss_kappa", "percent_agreement"))
@@ -721,7 +723,7 @@ class _PairStats:
 # `responses_from_argilla` stands in for the review loop's pull until it lands;
 # `agreement_from_argilla` is the body of `curate agreement`.
 
-TABLE_COLUMNS = (*COLUMNS[:-1], "suggestion", "suggestion_score", "suggestion_agent")
+TABLE_COLUMNS = (*COLUMNS, "suggestion_score", "suggestion_agent")
 
 
 def agreement_from_argilla(
