@@ -94,7 +94,9 @@ def server_start(home: HomeOption = None, port: PortOption = None) -> None:
     state = "started" if started else "already running"
     console.print(
         f"Argilla {state}: {found.url} (sign in as {found.username!r}; the password is in "
-        f"{launcher.credentials_path(home or cfg.home)}; `curate server env` gives the API key)"
+        f"{launcher.credentials_path(home or cfg.home)}; `curate server env` gives the API key)",
+        soft_wrap=True,
+        highlight=False,
     )
 
 
@@ -106,7 +108,7 @@ def server_status(home: HomeOption = None) -> None:
 
     home = home or load_config().argilla.home
     if launcher.is_running(home):
-        console.print(f"Argilla running: {launcher.credentials(home).url}")
+        console.print(f"Argilla running: {launcher.credentials(home).url}", highlight=False)
         return
     err_console.print(f"Argilla not running (home {home})")
     raise typer.Exit(1)

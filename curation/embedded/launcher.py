@@ -15,6 +15,7 @@ import os
 import secrets
 import shutil
 import socket
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -124,29 +125,26 @@ def start(
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     found = _save_credentials(layout, previous, f"http://{LOOPBACK}:{port}")
     started_redis = _start_redis(redis, layout, redis_program)
-    try:
-        server.start(
-            [
-                str(python),
-                "-m",
-                "curation.embedded.serve",
-                "--home",
-                str(home),
-                "--port",
-                str(port),
-            ],
-            healthy=lambda: _answers(found.url),
-            port=port,
-            env=_process_env(layout),
-            timeout=START_TIMEOUT,
-        )
-        _start_worker(worker, layout, python)
-    except CurationError:
-        worker.stop()
-        server.stop()
-        if started_redis:
-            redis.stop()
-        raise
+    command = [str(python), "-m", "curation.embedded.serve", "--home", str(home)]
+    # The worker needs only Redis: it starts while the web server migrates and loads.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        worker_started = pool.submit(_start_worker, worker, layout, python)
+        try:
+            server.start(
+                [*command, "--port", str(port)],
+                healthy=lambda: _answers(found.url),
+                port=port,
+                env=_process_env(layout),
+                timeout=START_TIMEOUT,
+            )
+            worker_started.result()
+        except CurationError:
+            wait([worker_started])
+            worker.stop()
+            server.stop()
+            if started_redis:
+                redis.stop()
+            raise
     return found, True
 
 
