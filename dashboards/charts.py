@@ -66,20 +66,27 @@ def histogram(
     numbers = values.to_numpy(dtype=float)[present]
     edges = bin_edges(numbers)
     if by is not None and by in frame:
-        groups = frame[by].astype("string").fillna("(none)").to_numpy()[present]
+        codes, names = pd.factorize(frame[by].to_numpy()[present], sort=True)
+        groups = [str(name) for name in names]
+        if (codes < 0).any():  # missing group values
+            codes[codes < 0] = len(groups)
+            groups.append("(none)")
     else:
-        groups = np.full(len(numbers), "all", dtype=object)
+        codes, groups = np.zeros(len(numbers), dtype=np.int64), ["all"]
+    # np.histogram's bins: [a, b) except the last, [a, b]; all groups in one bincount
+    bins = np.clip(np.searchsorted(edges, numbers, side="right") - 1, 0, len(edges) - 2)
+    size = len(edges) - 1
+    counts = np.bincount(codes * size + bins, minlength=len(groups) * size).reshape(-1, size)
     figure = go.Figure()
     centres, widths = (edges[:-1] + edges[1:]) / 2, np.diff(edges)
     bounds = np.column_stack([edges[:-1], edges[1:]])
-    for index, group in enumerate(sorted(set(groups))):
-        counts, _ = np.histogram(numbers[groups == group], bins=edges)
+    for index, group in enumerate(groups):
         colour = (colours or {}).get(group, PALETTE[index % len(PALETTE)])
         figure.add_bar(
             x=centres.tolist(),
-            y=counts.tolist(),
+            y=counts[index].tolist(),
             width=widths.tolist(),
-            name=str(group),
+            name=group,
             marker_color=colour,
             customdata=bounds.tolist(),
             opacity=0.6 if barmode == "overlay" else 1.0,
@@ -176,9 +183,10 @@ def cumulative_lines(
     """One line per `series` value: how many events happened up to each time."""
     figure = go.Figure()
     for name, group in events.sort_values(time).groupby(series, sort=True):
-        times = group[time]
+        # ISO strings: Plotly reads them as dates, and they serialise far faster
+        times = pd.to_datetime(group[time], utc=True).dt.tz_localize(None).to_numpy()
         figure.add_scatter(
-            x=times.to_numpy(),
+            x=np.datetime_as_string(times, unit="s").tolist(),
             y=np.arange(1, len(group) + 1).tolist(),
             mode="lines",
             line_shape="hv",

@@ -10,8 +10,12 @@ cached as data. Optional columns may be missing: loaders return the columns that
 
 from __future__ import annotations
 
+import importlib
 import json
-from collections.abc import Sequence
+import threading
+import time
+import warnings
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +70,25 @@ RUN_FILES: dict[str, RunFile] = {
 }
 
 
+PREFERENCE_SCORES = (
+    "complexity",
+    "quality",
+    "deita_score",
+    "evol_score",
+    "margin",
+    "chosen_rating",
+    "rejected_rating",
+    "judge_uncertainty",
+)
+SCORED = ("id", "source", "tie", *PREFERENCE_SCORES)
+LIGHT_COLUMNS: dict[str, tuple[str, ...]] = {  # what the pages read; long texts stay on disk
+    "instructions.parquet": ("id", "source"),
+    "preferences.parquet": SCORED,
+    "selected.parquet": (*SCORED, "selection_rank", "nn_similarity"),
+    "selection_rejected.parquet": ("id", "reason", "similarity", "blocked_by"),
+}
+
+
 def _ttl() -> int:
     try:
         return load_config().dashboard.cache_ttl_s
@@ -74,6 +97,12 @@ def _ttl() -> int:
 
 
 TTL_S = _ttl()
+
+# The Diversity page's PCA needs scikit-learn, whose import takes about a second on a
+# shared CPU: start it in the background when the app first loads, not on that page.
+threading.Thread(
+    target=importlib.import_module, args=("sklearn.decomposition",), daemon=True
+).start()
 
 
 # --- config and runs ---------------------------------------------------------------------
@@ -109,6 +138,28 @@ def stamp(path: Path) -> Stamp | None:
     return (info.st_size, info.st_mtime_ns)
 
 
+def run_stamp(run: Path) -> tuple[Stamp | None, ...]:
+    """The stamps of every run file and folder: changes when any stage writes anything."""
+    names = [name for name in RUN_FILES if "." in name]
+    folders = [run / "agreement", run / "exports"]
+    listed = [p for folder in folders if folder.is_dir() for p in sorted(folder.rglob("*"))]
+    return tuple(stamp(run / name) for name in names) + tuple(stamp(p) for p in listed)
+
+
+@st.cache_resource(ttl=TTL_S, show_spinner=False, max_entries=512)
+def _memo(key: tuple, _build: Callable[[], Any]) -> Any:
+    return _build()
+
+
+def memo(run: Path, *key: Hashable, build: Callable[[], Any]) -> Any:
+    """`build()` once per run state and `key`: charts and tables that cost to compute.
+
+    `key` must name everything `build` depends on besides the run files (the selection,
+    the column); the result is shared, so nobody may modify it.
+    """
+    return _memo((str(run), run_stamp(run), *key), build)
+
+
 # --- raw files ----------------------------------------------------------------------------
 
 
@@ -121,21 +172,24 @@ def _parquet(path: str, file_stamp: Stamp, columns: tuple[str, ...] | None) -> p
     try:
         names = pq.read_schema(path).names
         wanted = None if columns is None else [c for c in columns if c in names]
-        return pq.read_table(path, columns=wanted).to_pandas()
+        return pq.read_table(path, columns=wanted, pre_buffer=False).to_pandas()
     except (pa.ArrowException, OSError) as error:
         raise UnreadableFile(f"{path}: cannot read it as Parquet ({error})") from None
 
 
 def table(run: Path, name: str, columns: Sequence[str] | None = None) -> pd.DataFrame | None:
-    """A Parquet file of the run (only `columns` that exist), or None when it is missing.
+    """A Parquet file of the run, or None when it is missing.
 
-    The frame is shared between sessions: filter it into a new frame, never modify it.
+    Without `columns`, the file's `LIGHT_COLUMNS` (those that exist), so that every page
+    shares one cached copy; the review files are small and come whole. The frame is
+    shared between sessions: filter it into a new frame, never modify it.
     """
     path = run / name
     file_stamp = stamp(path)
     if file_stamp is None:
         return None
-    return _parquet(str(path), file_stamp, tuple(columns) if columns is not None else None)
+    wanted = columns if columns is not None else LIGHT_COLUMNS.get(name)
+    return _parquet(str(path), file_stamp, tuple(wanted) if wanted is not None else None)
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=64)
@@ -204,17 +258,6 @@ def exports(run: Path) -> list[Export]:
 
 # --- what the pages share ------------------------------------------------------------------
 
-PREFERENCE_SCORES = (
-    "complexity",
-    "quality",
-    "deita_score",
-    "evol_score",
-    "margin",
-    "chosen_rating",
-    "rejected_rating",
-    "judge_uncertainty",
-)
-
 
 def rating_columns(run: Path, name: str) -> list[str]:
     """UltraFeedback rating list columns: `ratings` (the judged aspect), `ratings_<aspect>`."""
@@ -263,7 +306,7 @@ def ratings_long(run: Path, name: str, column: str) -> pd.DataFrame | None:
 def attributes(run: Path) -> pd.DataFrame | None:
     """`source` and `deita_score` by row id, for filtering tables that lack them."""
     for name in ("preferences.parquet", "selected.parquet", "instructions.parquet"):
-        frame = table(run, name, ("id", "source", "deita_score"))
+        frame = table(run, name)
         if frame is not None and "id" in frame:
             return frame
     return None
@@ -271,11 +314,15 @@ def attributes(run: Path) -> pd.DataFrame | None:
 
 def texts(run: Path) -> pd.Series:
     """The instruction text by row id (for previews and record links)."""
-    for name in ("preferences.parquet", "selected.parquet", "instructions.parquet"):
-        frame = table(run, name, ("id", "instruction"))
-        if frame is not None and {"id", "instruction"} <= set(frame.columns):
-            return pd.Series(frame["instruction"].to_numpy(), index=frame["id"].to_numpy())
-    return pd.Series(dtype=object)
+
+    def build() -> pd.Series:
+        for name in ("preferences.parquet", "selected.parquet", "instructions.parquet"):
+            frame = table(run, name, ("id", "instruction"))
+            if frame is not None and {"id", "instruction"} <= set(frame.columns):
+                return pd.Series(frame["instruction"].to_numpy(), index=frame["id"].to_numpy())
+        return pd.Series(dtype=object)
+
+    return memo(run, "texts", build=build)
 
 
 @dataclass(frozen=True)
@@ -344,34 +391,45 @@ class Selection:
 
 def datasets(run: Path) -> list[str]:
     """Every Argilla dataset the run knows of (review files, agreement, exports)."""
-    names: set[str] = set()
-    for name in ("review_records.parquet", "feedback.parquet"):
-        frame = table(run, name, ("dataset",))
-        if frame is not None and "dataset" in frame:
-            names.update(frame["dataset"].dropna().astype(str).unique())
-    names.update(agreements(run))
-    names.update(export.dataset for export in exports(run))
-    return sorted(names)
+
+    def build() -> list[str]:
+        names: set[str] = set()
+        for name in ("review_records.parquet", "feedback.parquet"):
+            frame = table(run, name)
+            if frame is not None and "dataset" in frame:
+                names.update(frame["dataset"].dropna().astype(str).unique())
+        names.update(agreements(run))
+        names.update(export.dataset for export in exports(run))
+        return sorted(names)
+
+    return memo(run, "datasets", build=build)
 
 
 def sources(run: Path) -> list[str]:
-    found: set[str] = set()
-    for name in ("preferences.parquet", "instructions.parquet", "review_records.parquet"):
-        frame = table(run, name, ("source",))
-        if frame is not None and "source" in frame:
-            found.update(frame["source"].dropna().astype(str).unique())
-    return sorted(found)
+    def build() -> list[str]:
+        found: set[str] = set()
+        for name in ("preferences.parquet", "instructions.parquet", "review_records.parquet"):
+            frame = table(run, name)
+            if frame is not None and "source" in frame:
+                found.update(frame["source"].dropna().astype(str).unique())
+        return sorted(found)
+
+    return memo(run, "sources", build=build)
 
 
 def score_bounds(run: Path) -> tuple[float, float] | None:
     """The range of Deita scores in the run, for the score filter."""
-    for name in ("preferences.parquet", "selected.parquet", "review_records.parquet"):
-        frame = table(run, name, ("deita_score",))
-        if frame is not None and "deita_score" in frame:
-            scores = pd.to_numeric(frame["deita_score"], errors="coerce").dropna()
-            if len(scores):
-                return float(scores.min()), float(scores.max())
-    return None
+
+    def build() -> tuple[float, float] | None:
+        for name in ("preferences.parquet", "selected.parquet", "review_records.parquet"):
+            frame = table(run, name)
+            if frame is not None and "deita_score" in frame:
+                scores = pd.to_numeric(frame["deita_score"], errors="coerce").dropna()
+                if len(scores):
+                    return float(scores.min()), float(scores.max())
+        return None
+
+    return memo(run, "score_bounds", build=build)
 
 
 # --- diversity map ---------------------------------------------------------------------------
@@ -389,7 +447,9 @@ def _embedding_map(
     from sklearn.decomposition import PCA
 
     path = Path(run)
-    data = pq.read_table(path / "embeddings.parquet", columns=["id", "embedding"])
+    data = pq.read_table(
+        path / "embeddings.parquet", columns=["id", "embedding"], memory_map=True, pre_buffer=False
+    )
     total = data.num_rows
     rng = np.random.default_rng(0)
     take = (
@@ -403,7 +463,8 @@ def _embedding_map(
     ids = data["id"].to_numpy(zero_copy_only=False)
     points = pd.DataFrame({"id": ids})
     if len(vectors) >= 2:
-        xy = PCA(n_components=2, random_state=0).fit_transform(vectors)
+        # covariance_eigh: a d x d eigenproblem, fast for many rows of few hundred dims
+        xy = PCA(n_components=2, svd_solver="covariance_eigh").fit_transform(vectors)
     else:
         xy = np.zeros((len(vectors), 2))
     points["x"], points["y"] = xy[:, 0], xy[:, 1]
@@ -425,10 +486,10 @@ def embedding_map(run: Path, max_points: int) -> tuple[pd.DataFrame, int] | None
 def status_of(run: Path, ids: pd.Series) -> np.ndarray:
     """`kept`, `rejected` or `not selected` for each row id, from the selection files."""
     status = np.full(len(ids), "not selected", dtype=object)
-    rejected = table(run, "selection_rejected.parquet", ("id",))
+    rejected = table(run, "selection_rejected.parquet")
     if rejected is not None and "id" in rejected:
         status[ids.isin(rejected["id"]).to_numpy()] = "rejected"
-    kept = table(run, "selected.parquet", ("id",))
+    kept = table(run, "selected.parquet")
     if kept is not None and "id" in kept:
         status[ids.isin(kept["id"]).to_numpy()] = "kept"
     return status
@@ -467,22 +528,69 @@ def agreement(selection: Selection, dataset: str, resamples: int) -> dict[str, A
 
 def argilla_url(config: Config) -> str:
     """The Argilla UI for record links: config, ARGILLA_API_URL, or the embedded server."""
+    from curation.embedded import launcher
+
     if config.dashboard.argilla_url:
         return config.dashboard.argilla_url.rstrip("/")
     if config.argilla.api_url:
         return config.argilla.api_url.rstrip("/")
     try:
-        saved = json.loads((Path(config.argilla.home) / "credentials.json").read_text())
-        return str(saved["url"]).rstrip("/")
-    except (OSError, ValueError, KeyError, TypeError):
-        return f"http://127.0.0.1:{config.argilla.port}"
+        found = launcher.read_credentials(Path(config.argilla.home))
+    except CurationError:
+        found = None
+    return found.url.rstrip("/") if found else f"http://127.0.0.1:{config.argilla.port}"
 
 
-def record_link(base: str, dataset_id: Any, text: Any, status: str = "submitted") -> str | None:
-    """A link that opens the dataset in Argilla searching for the record's instruction.
+@dataclass(frozen=True)
+class LiveProgress:
+    """Review progress as Argilla reported it at `read_at` (or why it could not)."""
 
-    Argilla's UI has no address for one record; its search (`?search=TEXT~FIELD`, spaces
-    written as `_`) on the first words of the instruction finds it.
+    datasets: pd.DataFrame  # dataset, total, completed, pending
+    annotators: pd.DataFrame  # dataset, annotator, submitted, draft, discarded
+    problem: str | None
+    read_at: str
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def live_progress(dataset_ids: tuple[str, ...]) -> LiveProgress:
+    """Review progress read from Argilla now (the run files only change on `curate pull`)."""
+    import httpx
+    from argilla._exceptions import ArgillaError
+
+    from curation.review.connection import connect
+
+    read_at = time.strftime("%H:%M:%S")
+    datasets, annotators = [], []
+    try:
+        client = connect(settings())
+        for dataset_id in dataset_ids:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the SDK warns about unknown ids
+                dataset = client.datasets(id=dataset_id)
+            if dataset is None:
+                continue
+            progress = dataset.progress(with_users_distribution=True)
+            counts = {key: progress.get(key) for key in ("total", "completed", "pending")}
+            datasets.append({"dataset": dataset.name, **counts})
+            for user, states in (progress.get("users") or {}).items():
+                row = {"dataset": dataset.name, "annotator": user}
+                for status in ("submitted", "draft", "discarded"):
+                    row[status] = sum((part or {}).get(status, 0) for part in states.values())
+                annotators.append(row)
+    except (CurationError, ArgillaError, httpx.HTTPError) as error:
+        return LiveProgress(pd.DataFrame(), pd.DataFrame(), str(error), read_at)
+    return LiveProgress(pd.DataFrame(datasets), pd.DataFrame(annotators), None, read_at)
+
+
+def record_link(
+    base: str, dataset_id: Any, text: Any, record_status: Any = "pending"
+) -> str | None:
+    """A link to the record in Argilla's annotation view, found by its instruction's words.
+
+    Argilla's UI has no address for one record; its search (`search=TEXT~FIELD`, spaces
+    as `_`) on the instruction's first words finds it in a queue: `pending` (a record
+    still being reviewed, seen by anyone who has not answered it) or, for a completed
+    record, `submitted` (Argilla shows it only to the reviewers who answered it).
     """
     if not dataset_id or not isinstance(dataset_id, str):
         return None
@@ -490,5 +598,6 @@ def record_link(base: str, dataset_id: Any, text: Any, status: str = "submitted"
     words = " ".join(str(text).split()[:12]) if isinstance(text, str) else ""
     if not words:
         return address
+    status = "submitted" if record_status == "completed" else "pending"
     search = quote(words.replace(" ", "_") + "~instruction", safe="")
     return f"{address}?page=1&status={status}&search={search}"

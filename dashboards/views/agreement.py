@@ -199,31 +199,55 @@ def dataset_section(sel: data.Selection, dataset: str, saved: dict | None) -> No
     if feedback is None:
         ui.notice(sel, "feedback.parquet", what="The disagreement table")
         return
-    types = {n: q.get("type") for n, q in result["questions"].items()}
-    table = disagreements(feedback[feedback["dataset"] == dataset], types).head(DISAGREEMENTS)
+    table = data.memo(
+        sel.run,
+        "disagreements",
+        sel,
+        dataset,
+        build=lambda: disagreement_table(sel, feedback, dataset, result),
+    )
     if table.empty:
         st.caption("No reviewer disagrees with the AI suggestions.")
         return
-    texts = data.texts(sel.run)
-    table["instruction"] = table["record_id"].map(texts).to_numpy()
-    records = data.table(sel.run, "review_records.parquet", ("dataset", "record_id", "dataset_id"))
-    if records is not None and "dataset_id" in records:
-        ids = records.drop_duplicates(["dataset", "record_id"]).set_index(["dataset", "record_id"])
-        keys = pd.MultiIndex.from_frame(table[["dataset", "record_id"]])
-        dataset_ids = ids["dataset_id"].reindex(keys).to_numpy()
-        base = data.argilla_url(data.settings())
-        table["open in Argilla"] = [
-            data.record_link(base, d, t)
-            for d, t in zip(dataset_ids, table["instruction"], strict=True)
-        ]
     st.dataframe(
-        table.drop(columns=["dataset"]),
+        table,
         hide_index=True,
         column_config={
             "disagreement": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0),
             "open in Argilla": st.column_config.LinkColumn(display_text="open"),
         },
     )
+    st.caption(
+        "Ratings: mean distance between people and the AI over the scale; labels: the share "
+        "of people who chose another label. Links search Argilla for the record; Argilla shows "
+        "a completed record only to the reviewers who answered it."
+    )
+
+
+def disagreement_table(
+    sel: data.Selection, feedback: pd.DataFrame, dataset: str, result: dict
+) -> pd.DataFrame:
+    """The strongest disagreements of one dataset, with the text and a link to Argilla."""
+    types = {n: q.get("type") for n, q in result["questions"].items()}
+    table = disagreements(feedback[feedback["dataset"] == dataset], types).head(DISAGREEMENTS)
+    if table.empty:
+        return table
+    texts = data.texts(sel.run)
+    table["instruction"] = table["record_id"].map(texts).to_numpy()
+    records = data.table(sel.run, "review_records.parquet")
+    if records is not None and "dataset_id" in records:
+        ids = records.drop_duplicates(["dataset", "record_id"]).set_index(["dataset", "record_id"])
+        keys = pd.MultiIndex.from_frame(table[["dataset", "record_id"]])
+        found = ids.reindex(keys)
+        statuses = found.get("record_status", pd.Series("completed", index=found.index))
+        base = data.argilla_url(data.settings())
+        table["open in Argilla"] = [
+            data.record_link(base, d, t, status)
+            for d, t, status in zip(
+                found["dataset_id"], table["instruction"], statuses, strict=True
+            )
+        ]
+    return table.drop(columns=["dataset"])
 
 
 def render() -> None:
@@ -231,7 +255,7 @@ def render() -> None:
     st.title("Agreement")
     ui.filter_caption(sel)
     saved = data.agreements(sel.run)
-    feedback = data.table(sel.run, "feedback.parquet", ("dataset",))
+    feedback = data.table(sel.run, "feedback.parquet")
     names = set(saved)
     if feedback is not None and "dataset" in feedback:
         names.update(feedback["dataset"].dropna().astype(str).unique())

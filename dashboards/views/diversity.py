@@ -11,11 +11,11 @@ from dashboards import charts, data, ui
 def similarities(sel: data.Selection) -> pd.DataFrame:
     """Nearest-kept similarity of kept rows and of rejected rows, with `status`."""
     parts = []
-    kept = data.table(sel.run, "selected.parquet", ("id", "source", "deita_score", "nn_similarity"))
+    kept = data.table(sel.run, "selected.parquet")
     if kept is not None and "nn_similarity" in kept:
         kept = sel.rows(kept)
         parts.append(pd.DataFrame({"similarity": kept["nn_similarity"], "status": "kept"}))
-    rejected = data.table(sel.run, "selection_rejected.parquet", ("id", "similarity"))
+    rejected = data.table(sel.run, "selection_rejected.parquet")
     if rejected is not None and "similarity" in rejected:
         rejected = sel.by_id(rejected)
         parts.append(pd.DataFrame({"similarity": rejected["similarity"], "status": "rejected"}))
@@ -23,8 +23,8 @@ def similarities(sel: data.Selection) -> pd.DataFrame:
 
 
 def selection_section(sel: data.Selection) -> None:
-    kept = data.table(sel.run, "selected.parquet", ("id", "source", "deita_score", "nn_similarity"))
-    rejected = data.table(sel.run, "selection_rejected.parquet", ("id", "reason", "similarity"))
+    kept = data.table(sel.run, "selected.parquet")
+    rejected = data.table(sel.run, "selection_rejected.parquet")
     kept = sel.rows(kept)
     metrics = st.columns(4)
     metrics[0].metric("kept", f"{len(kept):,}")

@@ -24,22 +24,20 @@ def funnel_stages(sel: data.Selection) -> tuple[list[tuple[str, int]], list[str]
         else:
             stages.append((label, count))
 
-    instructions = data.table(sel.run, "instructions.parquet", ("id", "source"))
+    instructions = data.table(sel.run, "instructions.parquet")
     add(
         "generated",
         "instructions.parquet",
         None if instructions is None else len(sel.rows(instructions)),
     )
-    pairs = data.table(
-        sel.run, "preferences.parquet", ("id", "source", "deita_score", "chosen_rating")
-    )
+    pairs = data.table(sel.run, "preferences.parquet")
     if pairs is not None:
         pairs = sel.rows(pairs)
         judged = pairs["chosen_rating"].notna().sum() if "chosen_rating" in pairs else len(pairs)
         add("judged", "preferences.parquet", int(judged))
     else:
         add("judged", "preferences.parquet", None)
-    kept = data.table(sel.run, "selected.parquet", ("id", "source", "deita_score"))
+    kept = data.table(sel.run, "selected.parquet")
     add("selected", "selected.parquet", None if kept is None else len(sel.rows(kept)))
     records = sel.review_records()
     if records is not None:
@@ -61,14 +59,12 @@ def funnel_stages(sel: data.Selection) -> tuple[list[tuple[str, int]], list[str]
 def drop_reasons(sel: data.Selection, manifest: dict | None) -> pd.Series:
     """Rows lost on the way, by stage and reason."""
     reasons: dict[str, int] = {}
-    pairs = data.table(
-        sel.run, "preferences.parquet", ("id", "source", "deita_score", "chosen_rating")
-    )
+    pairs = data.table(sel.run, "preferences.parquet")
     if pairs is not None and "chosen_rating" in pairs:
         unrated = int(sel.rows(pairs)["chosen_rating"].isna().sum())
         if unrated:
             reasons["judge: no rating"] = unrated
-    rejected = data.table(sel.run, "selection_rejected.parquet", ("id", "reason"))
+    rejected = data.table(sel.run, "selection_rejected.parquet")
     if rejected is not None and "reason" in rejected:
         for reason, count in sel.by_id(rejected)["reason"].fillna("unknown").value_counts().items():
             reasons[f"selection: {reason}"] = int(count)

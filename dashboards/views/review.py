@@ -52,10 +52,36 @@ def queue(sel: data.Selection, records: pd.DataFrame) -> pd.DataFrame:
     if "dataset_id" in pending:
         base = data.argilla_url(data.settings())
         table["open in Argilla"] = [
-            data.record_link(base, dataset_id, text, status="pending")
+            data.record_link(base, dataset_id, text)
             for dataset_id, text in zip(pending["dataset_id"], table["instruction"], strict=True)
         ]
     return table
+
+
+def live_section(records: pd.DataFrame) -> None:
+    """Progress straight from Argilla, for what happened since the last `curate pull`."""
+    if "dataset_id" not in records:
+        return
+    ids = tuple(sorted(records["dataset_id"].dropna().astype(str).unique()))
+    live = data.live_progress(ids)
+    st.subheader("Live from Argilla")
+    if live.problem is not None:
+        st.caption(
+            f"Argilla cannot be read right now ({live.problem}); the figures above are from "
+            "the last `curate pull`."
+        )
+        return
+    if live.datasets.empty:
+        st.caption("None of this run's datasets is on the Argilla server now.")
+        return
+    st.caption(
+        f"Read from {data.argilla_url(data.settings())} at {live.read_at}; read again after "
+        f"{data.TTL_S} s or on Refresh."
+    )
+    left, right = st.columns(2)
+    left.dataframe(live.datasets, hide_index=True)
+    if not live.annotators.empty:
+        right.dataframe(live.annotators, hide_index=True)
 
 
 def render() -> None:
@@ -84,26 +110,31 @@ def render() -> None:
     with right:
         st.dataframe(progress.reset_index(), hide_index=True)
 
+    live_section(records)
+
     st.subheader("Reviews per annotator over time")
     feedback = sel.feedback()
     if feedback is None:
         ui.notice(sel, "feedback.parquet", what="Reviews per annotator")
     else:
-        done = submissions(feedback)
+        done = data.memo(sel.run, "submissions", sel, build=lambda: submissions(feedback))
         if done.empty:
             st.caption("No submitted reviews yet.")
         else:
             if done["updated_at"].notna().any():
-                ui.chart(
-                    charts.cumulative_lines(
+                figure = data.memo(
+                    sel.run,
+                    "annotator-lines",
+                    sel,
+                    build=lambda: charts.cumulative_lines(
                         done.dropna(subset=["updated_at"]),
                         time="updated_at",
                         series="annotator",
                         title="Records reviewed (submitted), cumulative",
                         y_title="records reviewed",
                     ),
-                    key="annotators",
                 )
+                ui.chart(figure, key="annotators")
             per = pd.crosstab(done["annotator"], done["dataset"], margins=True, margins_name="all")
             st.dataframe(per.reset_index(), hide_index=True)
 

@@ -14,7 +14,6 @@ DEITA = {
     "deita_score": "Deita score (complexity × quality)",
     "evol_score": "Evol score",
 }
-COLUMNS = ("id", "source", "tie", *data.PREFERENCE_SCORES)
 
 
 def summary(frame: pd.DataFrame) -> pd.DataFrame:
@@ -36,38 +35,39 @@ def ratings_section(sel: data.Selection, name: str, frame: pd.DataFrame) -> None
         st.caption(f"`{name}` has no `ratings` list column.")
     charts_row = st.columns(2)
     for index, column in enumerate(columns):
-        ratings = data.ratings_long(sel.run, name, column)
-        if ratings is None:
-            continue
-        ratings = sel.rows(ratings)
         aspect = data.aspect_name(column)
-        with charts_row[index % 2]:
-            ui.chart(
-                charts.histogram(
-                    ratings,
-                    "rating",
-                    by="source",
-                    title=f"{aspect}: rating of each response",
-                    x_title=f"{aspect} rating",
-                ),
-                key=f"ratings:{column}",
+
+        def build(column: str = column, aspect: str = aspect):
+            ratings = sel.rows(data.ratings_long(sel.run, name, column))
+            return charts.histogram(
+                ratings,
+                "rating",
+                by="source",
+                title=f"{aspect}: rating of each response",
+                x_title=f"{aspect} rating",
             )
+
+        with charts_row[index % 2]:
+            figure = data.memo(sel.run, "scores", sel, name, column, build=build)
+            ui.chart(figure, key=f"ratings:{column}")
     sides = [c for c in ("chosen_rating", "rejected_rating") if c in frame]
     if sides:
-        pairs = frame[sides].melt(var_name="side", value_name="rating")
-        pairs["side"] = pairs["side"].str.removesuffix("_rating")
-        with charts_row[len(columns) % 2]:
-            ui.chart(
-                charts.histogram(
-                    pairs,
-                    "rating",
-                    by="side",
-                    barmode="overlay",
-                    title="Chosen vs rejected rating",
-                    x_title="rating",
-                ),
-                key="ratings:sides",
+
+        def build():
+            pairs = frame[sides].melt(var_name="side", value_name="rating")
+            pairs["side"] = pairs["side"].str.removesuffix("_rating")
+            return charts.histogram(
+                pairs,
+                "rating",
+                by="side",
+                barmode="overlay",
+                title="Chosen vs rejected rating",
+                x_title="rating",
             )
+
+        with charts_row[len(columns) % 2]:
+            figure = data.memo(sel.run, "scores", sel, name, "sides", build=build)
+            ui.chart(figure, key="ratings:sides")
 
 
 def render() -> None:
@@ -78,7 +78,7 @@ def render() -> None:
     name = ROWS[label]
     if not ui.require(sel, name, what="The score histograms"):
         return
-    frame = sel.rows(data.table(sel.run, name, COLUMNS))
+    frame = sel.rows(data.table(sel.run, name))
     if frame.empty:
         st.warning("No rows pass the sidebar filters.")
         return
@@ -103,25 +103,40 @@ def render() -> None:
         st.caption(f"`{name}` has no Deita score columns ({', '.join(DEITA)}).")
     columns = st.columns(2)
     for index, column in enumerate(present):
+        figure = data.memo(
+            sel.run,
+            "scores",
+            sel,
+            name,
+            column,
+            build=lambda column=column: charts.histogram(
+                frame, column, by="source", title=DEITA[column]
+            ),
+        )
         with columns[index % 2]:
-            ui.chart(
-                charts.histogram(frame, column, by="source", title=DEITA[column]),
-                key=f"deita:{column}",
-            )
+            ui.chart(figure, key=f"deita:{column}")
 
     st.subheader("Chosen − rejected margin")
     if "margin" in frame:
-        ui.chart(
-            charts.histogram(
+        figure = data.memo(
+            sel.run,
+            "scores",
+            sel,
+            name,
+            "margin",
+            build=lambda: charts.histogram(
                 frame, "margin", by="source", title="Rating margin of each pair", x_title="margin"
             ),
-            key="margin",
         )
+        ui.chart(figure, key="margin")
     else:
         st.caption(f"`{name}` has no `margin` column.")
 
     st.subheader("By source method")
-    st.dataframe(summary(frame), hide_index=True)
+    st.dataframe(
+        data.memo(sel.run, "scores", sel, name, "summary", build=lambda: summary(frame)),
+        hide_index=True,
+    )
 
 
 render()

@@ -108,3 +108,72 @@ def test_page_screenshot(served, browser, full_run, path):
     assert low != high, f"{shot} is a single colour"
     colours = image.getcolors(maxcolors=1 << 16)
     assert colours is None or len(colours) > 20, f"{shot} looks blank"
+
+
+def test_queue_link_opens_the_record_in_argilla(argilla_server, browser, tmp_path):
+    """A pending-queue link, followed by a signed-in curator, shows that record in Argilla."""
+    import argilla as rg
+    import pandas as pd
+
+    from curation.embedded import launcher
+    from tests.test_dashboard import open_app
+
+    workspace = argilla_server.workspace("dashboard-links")
+    settings = rg.Settings(
+        fields=[rg.TextField(name="instruction")],
+        questions=[rg.LabelQuestion(name="verdict", labels=["keep", "drop"])],
+        distribution=rg.TaskDistribution(min_submitted=2),
+    )
+    dataset = rg.Dataset(
+        name=argilla_server.unique("links"),
+        workspace=workspace,
+        settings=settings,
+        client=argilla_server.client,
+    ).create()
+    texts = {
+        "r-poem": "Write a short poem about the sea at night",
+        "r-recursion": "Explain recursion to a new Python programmer",
+        "r-garden": "Plan a garden on a small budget",
+    }
+    dataset.records.log([{"id": rid, "instruction": text} for rid, text in texts.items()])
+    run = tmp_path / "links-run"
+    run.mkdir()
+    pd.DataFrame({"id": list(texts), "instruction": list(texts.values())}).to_parquet(
+        run / "instructions.parquet"
+    )
+    pd.DataFrame(
+        {
+            "dataset": dataset.name,
+            "record_id": list(texts),
+            "template": "instruction",
+            "dataset_id": str(dataset.id),
+            "record_status": "pending",
+            "priority": [0.2, 0.9, 0.5],
+            "n_submitted": 0,
+        }
+    ).to_parquet(run / "review_records.parquet")
+
+    at = open_app(run, "views/review.py")
+    queue = next(t.value for t in at.dataframe if "open in Argilla" in t.value.columns)
+    assert queue["record_id"].iloc[0] == "r-recursion"  # highest priority first
+    link = queue["open in Argilla"].iloc[0]
+    assert link.startswith(f"{argilla_server.url}/dataset/{dataset.id}/annotation-mode")
+
+    owner = launcher.read_credentials(argilla_server.home)
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(f"{argilla_server.url}/sign-in")
+        page.fill("input[name=username], input[type=text]", owner.username)
+        page.fill("input[type=password]", owner.password)
+        page.keyboard.press("Enter")
+        page.wait_for_url(lambda url: "sign-in" not in url, timeout=30_000)
+        page.goto(link)
+        page.get_by_text(texts["r-recursion"]).first.wait_for(timeout=30_000)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "argilla-record-link.png"))
+        body = page.inner_text("body")
+    finally:
+        context.close()
+    assert texts["r-recursion"] in body
+    assert texts["r-poem"] not in body and texts["r-garden"] not in body
