@@ -23,7 +23,11 @@ bulk log of records with 2 fields, 3 suggestions, 5 metadata and a 384-d vector
    to the standard parser, so malformed requests get the same error.
 5. Compression: responses were gzipped at level 9 for clients that accept gzip (the SDK
    does); a bulk log's response holds every record with its vectors. Level 1: same content.
-6. SQLite: WAL (the web server and the worker read while the other writes), NORMAL sync
+6. Membership checks: `User.is_member(workspace)` ran a query per call, and the annotator
+   search (`/me/.../records/search`, the whole annotator UI) calls it for every metadata
+   value of every record returned: 250 queries for a page of 50 records with 5 metadata.
+   A confirmed membership is now remembered by the user object, which lives for one request.
+7. SQLite: WAL (the web server and the worker read while the other writes), NORMAL sync
    (durable across application crashes in WAL mode), a 64 MiB page cache, in-memory temp.
 """
 
@@ -51,6 +55,7 @@ def install() -> None:
     _bulk_upserts_without_returning()
     _fast_json()
     _fast_gzip()
+    _remember_memberships()
     _tune_sqlite_connections()
 
 
@@ -212,7 +217,27 @@ def _fast_gzip() -> None:
     brotli_asgi.GZipResponder = functools.partial(GZipResponder, compresslevel=1)
 
 
-# --- 6. SQLite ------------------------------------------------------------------------
+# --- 6. membership checks -------------------------------------------------------------
+
+
+def _remember_memberships() -> None:
+    from argilla_server.models import User
+
+    is_member = User.is_member
+
+    async def remembered(self: User, workspace_id: Any) -> bool:
+        known = self.__dict__.setdefault("_curation_member_of", set())
+        if workspace_id in known:
+            return True
+        member = await is_member(self, workspace_id)
+        if member:
+            known.add(workspace_id)
+        return member
+
+    User.is_member = remembered  # type: ignore[method-assign]
+
+
+# --- 7. SQLite ------------------------------------------------------------------------
 
 
 def _tune_sqlite_connections() -> None:

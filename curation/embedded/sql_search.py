@@ -52,7 +52,7 @@ class RecordSearch:
     def __init__(self, dataset_id: str) -> None:
         self.params: dict[str, Any] = {"dataset_id": dataset_id}
         self.where: list[str] = ["r.dataset_id = :dataset_id"]
-        self.joins: list[str] = []
+        self.source = "records r"  # FROM clause
         self.score = "1.0"
         self.order: list[str] = []
 
@@ -179,9 +179,12 @@ class RecordSearch:
             if fts_table is None:
                 self.where.append("0")
                 return
-            self.joins.append(
-                f"JOIN (SELECT rowid AS rid, -bm25({fts_table}) AS rank FROM {fts_table} "
-                f"WHERE {fts_table} MATCH {self.param(match.include)}) t ON t.rid = r.rowid"
+            # CROSS JOIN keeps the full-text matches as the outer loop: otherwise SQLite
+            # walks every record of the dataset and runs the FTS query once per record.
+            self.source = (
+                f"(SELECT rowid AS rid, -bm25({fts_table}) AS rank FROM {fts_table} "
+                f"WHERE {fts_table} MATCH {self.param(match.include)}) t "
+                "CROSS JOIN records r ON r.rowid = t.rid"
             )
             if scored:
                 self.score = "t.rank"
@@ -251,7 +254,7 @@ class RecordSearch:
     # --- SQL --------------------------------------------------------------------------
 
     def _from(self) -> str:
-        return " ".join(["FROM records r", *self.joins, "WHERE", " AND ".join(self.where)])
+        return f"FROM {self.source} WHERE {' AND '.join(self.where)}"
 
     def page_sql(self, limit: int, offset: int) -> str:
         """Rows (id, score, total) of one page; `total` counts every match."""
