@@ -97,8 +97,8 @@ def main() -> None:
     try:
         st.session_state[ui.SELECTION_KEY] = filters(run)
         st.sidebar.caption(
-            f"Read at {time.strftime('%H:%M:%S')}; files are re-read when they change, "
-            f"at most every {data.TTL_S} s."
+            f"Shown at {time.strftime('%H:%M:%S')}. Run files are re-read as soon as a stage "
+            f"rewrites them; live Argilla figures after {data.TTL_S} s."
         )
         navigation.run()
     except data.UnreadableFile as error:

@@ -22,6 +22,14 @@ DECISION_COLOURS = {
     "needs_fix": "#9467bd",
     "pending": "#9a9a9a",
 }
+SOURCE_COLOURS = {
+    "seed": "#7f7f7f",
+    "self-instruct": "#636efa",
+    "evol-instruct": "#ef553b",
+    "magpie": "#00cc96",
+}
+# One colour per known name on every chart, whichever groups a filter leaves.
+KNOWN_COLOURS = {**SOURCE_COLOURS, **STATUS_COLOURS, **DECISION_COLOURS}
 MAX_INTEGER_BINS = 30
 BINS = 30
 
@@ -81,7 +89,7 @@ def histogram(
     centres, widths = (edges[:-1] + edges[1:]) / 2, np.diff(edges)
     bounds = np.column_stack([edges[:-1], edges[1:]])
     for index, group in enumerate(groups):
-        colour = (colours or {}).get(group, PALETTE[index % len(PALETTE)])
+        colour = {**KNOWN_COLOURS, **(colours or {})}.get(group, PALETTE[index % len(PALETTE)])
         figure.add_bar(
             x=centres.tolist(),
             y=counts[index].tolist(),
@@ -165,7 +173,9 @@ def scatter_map(
             marker={
                 "size": 5,
                 "opacity": 0.7,
-                "color": (colours or {}).get(group, PALETTE[index % len(PALETTE)]),
+                "color": {**KNOWN_COLOURS, **(colours or {})}.get(
+                    group, PALETTE[index % len(PALETTE)]
+                ),
             },
             customdata=subset[hover].to_numpy(),
             hovertemplate="<br>".join(
