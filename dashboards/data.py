@@ -276,8 +276,28 @@ def rating_columns(run: Path, name: str) -> list[str]:
     ]
 
 
-def aspect_name(column: str) -> str:
-    return "overall" if column == "ratings" else column.removeprefix("ratings_")
+def aspect_name(run: Path, name: str, column: str) -> str:
+    """The UltraFeedback aspect of a ratings column: `ratings_<aspect>`, or for `ratings` the
+    `aspect` in the rows' `judge_params` (what `curate generate` judged), else "overall"."""
+    if column != "ratings":
+        return column.removeprefix("ratings_")
+
+    def build() -> str:
+        file = pq.ParquetFile(run / name)
+        if "judge_params" not in file.schema_arrow.names:
+            return "overall"
+        for batch in file.iter_batches(batch_size=64, columns=["judge_params"]):
+            for text in batch.column(0).to_pylist():
+                try:
+                    aspect = json.loads(text).get("aspect") if text else None
+                except (ValueError, AttributeError):
+                    aspect = None
+                if aspect:
+                    return str(aspect)
+            break
+        return "overall"
+
+    return memo(run, "aspect", name, build=build)
 
 
 @st.cache_resource(ttl=TTL_S, show_spinner=False, max_entries=16)

@@ -211,6 +211,10 @@ def test_scores_rating_histograms_count_every_rating_by_source(full_run):
             got = {x: y for x, y in bar_counts(trace).items() if y}
             assert got == {float(k): int(v) for k, v in expected.items()}, (column, source)
         assert set(traces(spec[key])) == set(long["source"])
+    assert spec["ratings:ratings"]["layout"]["title"]["text"].startswith(
+        "helpfulness"
+    )  # judge_params
+    assert spec["ratings:ratings_honesty"]["layout"]["title"]["text"].startswith("honesty")
     sides = traces(spec["ratings:sides"])
     assert sum(sides["chosen"]["y"]) == pairs["chosen_rating"].notna().sum()
     assert bar_counts(sides["rejected"])[1.0] == int((pairs["rejected_rating"] == 1).sum())

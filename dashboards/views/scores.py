@@ -35,7 +35,7 @@ def ratings_section(sel: data.Selection, name: str, frame: pd.DataFrame) -> None
         st.caption(f"`{name}` has no `ratings` list column.")
     charts_row = st.columns(2)
     for index, column in enumerate(columns):
-        aspect = data.aspect_name(column)
+        aspect = data.aspect_name(sel.run, name, column)
 
         def build(column: str = column, aspect: str = aspect):
             ratings = sel.rows(data.ratings_long(sel.run, name, column))
