@@ -164,10 +164,18 @@ def test_overview_funnel_and_drop_reasons(full_run):
     assert reasons["selection: too_similar"] == rejected["too_similar"]
     assert reasons["selection: null_score"] == rejected["null_score"]
     assert reasons["review: tie"] == int((records["decision"] == "tie").sum())
-    assert reasons["generate: self-instruct dropped duplicate"] == 11  # manifest counts
+    assert reasons["instructions: self-instruct dropped duplicate"] == 11  # manifest counts
+    assert reasons["preferences: judge parse failures"] == pairs["chosen_rating"].isna().sum()
     assert "review: pending" not in reasons  # pending is not a loss
     stages = frame(at, "stage", "status")
-    assert stages["stage"].tolist() == ["generate", "select", "pull"]
+    assert stages["stage"].tolist() == [
+        "instructions",
+        "preferences",
+        "select",
+        "pull instructions",
+        "pull prefs",
+    ]
+    assert "approved: " in stages.set_index("stage").loc["pull prefs", "counts"]
 
 
 def test_overview_partial_run_lists_what_is_missing(partial_run):

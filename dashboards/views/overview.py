@@ -93,6 +93,7 @@ def flatten(counts: dict, prefix: str = "") -> dict[str, object]:
 
 
 def stage_table(manifest: dict) -> pd.DataFrame:
+    """One row per stage, then one per review push/pull of a dataset (`review` counts)."""
     rows = []
     for name, info in (manifest.get("stages") or {}).items():
         counts = info.get("counts") or {}
@@ -107,6 +108,11 @@ def stage_table(manifest: dict) -> pd.DataFrame:
                 "error": info.get("error"),
             }
         )
+    for step, per_dataset in (manifest.get("review") or {}).items():
+        for dataset, counts in (per_dataset or {}).items():
+            if isinstance(counts, dict):
+                flat = ", ".join(f"{k}: {v}" for k, v in flatten(counts).items())
+                rows.append({"stage": f"{step} {dataset}", "status": "done", "counts": flat})
     return pd.DataFrame(rows)
 
 
@@ -127,6 +133,8 @@ def render() -> None:
     left, right = st.columns(2)
     with left:
         ui.chart(charts.funnel(stages, title="From generated to exported"), key="funnel")
+        if sel.dataset is None and len(data.datasets(sel.run)) > 1:
+            st.caption("Pushed, reviewed and approved count records in every dataset.")
     with right:
         reasons = drop_reasons(sel, manifest)
         ui.chart(
