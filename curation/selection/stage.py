@@ -7,7 +7,7 @@ outputs are then written atomically, so a failed run leaves no half-written file
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,7 +59,7 @@ class SelectResult:
     rows: int
     computed: int = 0
     cached: int = 0
-    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
 
     def counts(self) -> dict[str, int | float]:
         return {
@@ -70,7 +70,7 @@ class SelectResult:
             "null_score": len(self.selection.null_score),
             "embedded": self.computed,
             "embeddings_cached": self.cached,
-            "select_s": round(self.seconds, 3),
+            **{f"{phase}_s": round(seconds, 3) for phase, seconds in self.timings.items()},
         }
 
     def summary(self) -> str:
@@ -83,6 +83,20 @@ class SelectResult:
         if self.embeddings is not None:
             line += f"; embedded {self.computed:,} texts, {self.cached:,} from the cache"
         return line
+
+
+class _Clock:
+    """Seconds spent per phase, for the manifest counts and the benchmark."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, phase: str) -> float:
+        now = time.perf_counter()
+        self.laps[phase] = now - self._last
+        self._last = now
+        return self.laps[phase]
 
 
 def rejected_path(output: Path) -> Path:
@@ -102,26 +116,31 @@ def check_request(request: SelectRequest) -> None:
 def run_selection(request: SelectRequest, console: Console | None = None) -> SelectResult:
     """Read and check the input, embed texts if needed, select; write nothing."""
     check_request(request)
+    clock = _Clock()
     source = table.InputTable(request.input)
     table.check_output_columns(source)
     scores = table.read_scores(source, request.score_column)
     embedded = None
     if request.embedding_column is not None:
         vectors = table.read_embeddings(source, request.embedding_column, scores)
+        clock.lap("read")
     else:
         assert request.text_column is not None
         texts = table.read_texts(source, request.text_column, scores)
+        clock.lap("read")
         vectors, embedded_rows, embedded = _embed(source, texts, request, console)
-    started = time.monotonic()
+        clock.lap("embed")
     selection = _select(vectors, scores, request, source, console)
+    clock.lap("select")
     result = SelectResult(
         selected=table.kept_table(source, selection),
         rejected=table.rejected_table(source, selection, scores),
         embeddings=None,
         selection=selection,
         rows=source.num_rows,
-        seconds=time.monotonic() - started,
+        timings=clock.laps,
     )
+    clock.lap("tables")
     if embedded is not None:
         ids = source.ids().take(pa.array(embedded_rows))
         result.embeddings = embeddings.embeddings_table(ids, request.model, embedded)
@@ -184,10 +203,12 @@ def select_file(
 ) -> SelectResult:
     """`curate select`: OUT, its rejected rows beside it, and the embeddings if computed."""
     result = run_selection(request, console)
+    clock = _Clock()
     write_parquet(result.selected, output)
     write_parquet(result.rejected, rejected_path(output))
     if embeddings_output is not None and result.embeddings is not None:
         write_parquet(result.embeddings, embeddings_output)
+    result.timings["write"] = clock.lap("write")
     return result
 
 

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from curation.errors import CurationError
 from curation.selection.deita import Selection
 
-BATCH_ROWS = 65536
+BATCH_ROWS = 16384
 ID_COLUMN = "id"
 ADDED_COLUMNS = ("selection_rank", "nn_similarity")
 # Why a scored-out row is in the rejected file.
@@ -125,31 +125,39 @@ def read_embeddings(table: InputTable, column: str, scores: np.ndarray) -> np.nd
     for batch in table.batches([column]):
         array = batch.column(0)
         rows = len(array)
-        lengths = _lengths(array)
-        valid = np.flatnonzero(~np.asarray(array.is_null().to_numpy(zero_copy_only=False)))
-        missing = np.setdiff1d(np.arange(rows), valid)
-        scored_missing = missing[~np.isnan(scores[offset + missing])]
-        if scored_missing.size:
-            row = offset + int(scored_missing[0])
-            raise table.error(f"{table.row_name(row)}: `{column}` is null but the row has a score")
-        if valid.size:
+        present = None  # batch rows with an embedding, when some have none
+        if array.null_count:
+            missing = np.flatnonzero(array.is_null().to_numpy(zero_copy_only=False))
+            scored = missing[~np.isnan(scores[offset + missing])]
+            if scored.size:
+                row = offset + int(scored[0])
+                raise table.error(
+                    f"{table.row_name(row)}: `{column}` is null but the row has a score"
+                )
+            present = np.flatnonzero(array.is_valid().to_numpy(zero_copy_only=False))
+            array = array.filter(array.is_valid())
+        if len(array):
+            lengths = _lengths(array)
             if matrix is None:
-                dim = int(lengths[valid[0]])
-                matrix = np.zeros((table.num_rows, dim), dtype=dtype)
-            wrong = valid[lengths[valid] != matrix.shape[1]]
+                matrix = np.zeros((table.num_rows, int(lengths[0])), dtype=dtype)
+            dim = matrix.shape[1]
+            wrong = np.flatnonzero(lengths != dim)
             if wrong.size:
-                row = offset + int(wrong[0])
+                row = offset + int(wrong[0] if present is None else present[wrong[0]])
                 raise table.error(
                     f"{table.row_name(row)}: `{column}` has {int(lengths[wrong[0]])} values, "
-                    f"the rows before have {matrix.shape[1]}"
+                    f"the rows before have {dim}"
                 )
-            values = array.filter(array.is_valid()).flatten()
+            values = array.flatten()  # no copy for list arrays without nulls
             if values.null_count:
                 first = int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0])
-                row = offset + int(valid[first // matrix.shape[1]])
+                row = offset + int(first // dim if present is None else present[first // dim])
                 raise table.error(f"{table.row_name(row)}: `{column}` contains null values")
-            flat = values.to_numpy(zero_copy_only=False)
-            matrix[offset + valid] = flat.reshape(len(valid), matrix.shape[1])
+            flat = values.to_numpy(zero_copy_only=False).reshape(len(array), dim)
+            if present is None:
+                matrix[offset : offset + rows] = flat
+            else:
+                matrix[offset + present] = flat
         offset += rows
     if matrix is None:
         return np.zeros((table.num_rows, 0), dtype=np.float32)
