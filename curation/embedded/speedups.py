@@ -13,16 +13,24 @@ bulk log of records with 2 fields, 3 suggestions, 5 metadata and a 384-d vector
    with five relationships, dumping the record with its vectors) and only then looked for
    webhooks. Now the enabled webhooks are listed once per database session and events are
    built only when one subscribes to them; with webhooks the same events go out.
-3. Bulk upserts: a bulk log upserted its suggestions and vectors as one multi-row
-   INSERT ... RETURNING compiled afresh per batch, then turned the returned rows into ORM
-   objects that its only caller drops (the relationships are reloaded right after). The
-   same upsert (same rows, defaults and conflict updates) now runs as a cached executemany.
+3. Bulk logs: the suggestions and vectors of a batch were upserted as one multi-row
+   INSERT ... RETURNING compiled afresh per batch, and the returned rows turned into ORM
+   objects that the only caller drops. The same upsert (same rows, defaults and conflict
+   updates) now runs as a cached executemany. Validating each new record built a scratch
+   `Record(dataset=dataset)`, whose backref appended it to `dataset.records` (and warned
+   that it could not be saved); the scratch record now gets its dataset without events.
+   After the commit the records were reloaded with their suggestions' questions and their
+   responses' users, which only the Elasticsearch document used; the API answer needs the
+   suggestions, responses and vectors themselves, which are still loaded.
 4. JSON: JSON columns (a vector is 384 floats), request bodies and responses used the
    standard library, whose float formatting is slow (0.3 ms per vector). pydantic-core's
    Rust encoder and decoder read and write the same values; a body it cannot parse goes
    to the standard parser, so malformed requests get the same error.
 5. Compression: responses were gzipped at level 9 for clients that accept gzip (the SDK
-   does); a bulk log's response holds every record with its vectors. Level 1: same content.
+   does); a bulk log's answer holds every record with its vectors (2 MB per batch). The
+   embedded server answers on 127.0.0.1 only, where compression costs both sides CPU and
+   saves nothing: gzip-only clients now get the same body uncompressed (browsers, which
+   accept Brotli, still get Brotli).
 6. Membership checks: `User.is_member(workspace)` ran a query per call, and the annotator
    search (`/me/.../records/search`, the whole annotator UI) calls it for every metadata
    value of every record returned: 250 queries for a page of 50 records with 5 metadata.
@@ -52,9 +60,9 @@ SQLITE_PRAGMAS = (
 def install() -> None:
     _parse_settings_once()
     _notify_only_subscribed_webhooks()
-    _bulk_upserts_without_returning()
+    _lighter_bulk_logs()
     _fast_json()
-    _fast_gzip()
+    _no_gzip_on_loopback()
     _remember_memberships()
     _tune_sqlite_connections()
 
@@ -131,12 +139,17 @@ def _replace_everywhere(original: Any, replacement: Any) -> None:
                 setattr(module, attribute, replacement)
 
 
-# --- 3. bulk upserts ------------------------------------------------------------------
+# --- 3. bulk logs ----------------------------------------------------------------------
 
 
-def _bulk_upserts_without_returning() -> None:
+def _lighter_bulk_logs() -> None:
+    from argilla_server.bulk import records_bulk
     from argilla_server.bulk.records_bulk import CreateRecordsBulk
-    from argilla_server.models import Suggestion, Vector
+    from argilla_server.models import Record, Suggestion, Vector
+    from argilla_server.validators.records import RecordCreateValidator
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+    from sqlalchemy.orm.attributes import set_committed_value
 
     async def upsert_suggestions(self: CreateRecordsBulk, records_and_suggestions: list) -> list:
         rows = [
@@ -160,8 +173,31 @@ def _bulk_upserts_without_returning() -> None:
         await _upsert_rows(self._db, Vector, rows, ["record_id", "vector_settings_id"])
         return []
 
+    async def validate_new_record(cls: Any, record_create: Any, dataset: Any) -> None:
+        record = Record(fields=record_create.fields)
+        set_committed_value(record, "dataset", dataset)  # no backref into dataset.records
+        cls._validate_fields(record_create.fields, dataset)
+        cls._validate_metadata(record_create.metadata, dataset)
+        cls._validate_suggestions(record_create.suggestions, dataset, record=record)
+        cls._validate_vectors(record_create.vectors, dataset)
+        await cls._validate_responses(record_create.responses, dataset, record=record)
+
+    async def load_answer_relationships(db: Any, records: list) -> None:
+        await db.execute(
+            select(Record)
+            .filter(Record.id.in_([record.id for record in records]))
+            .options(
+                selectinload(Record.responses),
+                selectinload(Record.responses_submitted),
+                selectinload(Record.suggestions),
+                selectinload(Record.vectors),
+            )
+        )
+
     CreateRecordsBulk._upsert_records_suggestions = upsert_suggestions  # type: ignore[method-assign]
     CreateRecordsBulk._upsert_records_vectors = upsert_vectors  # type: ignore[method-assign]
+    RecordCreateValidator.validate = classmethod(validate_new_record)  # type: ignore[method-assign, assignment]
+    records_bulk._preload_records_relationships_before_index = load_answer_relationships
 
 
 async def _upsert_rows(db: Any, model: Any, rows: list[dict], constraints: list[str]) -> None:
@@ -170,6 +206,8 @@ async def _upsert_rows(db: Any, model: Any, rows: list[dict], constraints: list[
         return
     from sqlalchemy.dialects.sqlite import insert
 
+    # The defaults' values (updated_at = inserted_at = now), given: no callback per row.
+    rows = [{"inserted_at": (now := datetime.utcnow()), "updated_at": now, **row} for row in rows]
     statement = insert(model.__table__)
     updates = {column: statement.excluded[column] for column in model.__upsertable_columns__}
     updates["updated_at"] = datetime.utcnow()  # as upsert_many: onupdate does not fire here
@@ -210,11 +248,10 @@ def _fast_json() -> None:
 # --- 5. compression -------------------------------------------------------------------
 
 
-def _fast_gzip() -> None:
+def _no_gzip_on_loopback() -> None:
     import brotli_asgi
-    from starlette.middleware.gzip import GZipResponder
 
-    brotli_asgi.GZipResponder = functools.partial(GZipResponder, compresslevel=1)
+    brotli_asgi.GZipResponder = lambda app, minimum_size: app  # the app answers as is
 
 
 # --- 6. membership checks -------------------------------------------------------------
