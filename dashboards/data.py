@@ -98,11 +98,15 @@ def _ttl() -> int:
 
 TTL_S = _ttl()
 
-# The Diversity page's PCA needs scikit-learn, whose import takes about a second on a
-# shared CPU: start it in the background when the app first loads, not on that page.
-threading.Thread(
-    target=importlib.import_module, args=("sklearn.decomposition",), daemon=True
-).start()
+
+def _warm_up() -> None:
+    """Import what later pages need (PCA: scikit-learn; live progress: the Argilla SDK),
+    each 1-2 s on a shared CPU, in the background when the app first loads."""
+    for module in ("sklearn.decomposition", "argilla"):
+        importlib.import_module(module)
+
+
+threading.Thread(target=_warm_up, daemon=True, name="dashboard-warm-up").start()
 
 
 # --- config and runs ---------------------------------------------------------------------

@@ -147,10 +147,12 @@ def render() -> None:
     if absent:
         ui.notice(sel, *absent, what="The later stages of the funnel")
     st.subheader("Stages")
-    if manifest and manifest.get("stages"):
+    if manifest is None:
+        ui.notice(sel, "manifest.json", what="The stage table")
+    elif manifest.get("stages") or manifest.get("review"):
         st.dataframe(stage_table(manifest), hide_index=True)
     else:
-        ui.notice(sel, "manifest.json", what="The stage table")
+        st.caption("No stage has recorded anything in `manifest.json` yet.")
 
 
 render()

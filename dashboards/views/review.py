@@ -33,11 +33,13 @@ def submissions(feedback: pd.DataFrame) -> pd.DataFrame:
     return submitted.groupby(keys, as_index=False)["updated_at"].max()
 
 
-def queue(sel: data.Selection, records: pd.DataFrame) -> pd.DataFrame:
-    """Pending records, highest priority first, with a link into Argilla."""
+def queue(sel: data.Selection, records: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The first pending records, highest priority first, with a link into Argilla; and
+    how many are pending in all."""
     pending = records
     if "record_status" in records:
         pending = records[records["record_status"] != "completed"]
+    total = len(pending)
     if "priority" in pending:
         pending = pending.sort_values("priority", ascending=False, kind="stable")
     pending = pending.head(QUEUE_ROWS)
@@ -55,7 +57,7 @@ def queue(sel: data.Selection, records: pd.DataFrame) -> pd.DataFrame:
             data.record_link(base, dataset_id, text)
             for dataset_id, text in zip(pending["dataset_id"], table["instruction"], strict=True)
         ]
-    return table
+    return table, total
 
 
 def live_section(records: pd.DataFrame) -> None:
@@ -110,8 +112,6 @@ def render() -> None:
     with right:
         st.dataframe(progress.reset_index(), hide_index=True)
 
-    live_section(records)
-
     st.subheader("Reviews per annotator over time")
     feedback = sel.feedback()
     if feedback is None:
@@ -139,7 +139,7 @@ def render() -> None:
             st.dataframe(per.reset_index(), hide_index=True)
 
     st.subheader("Pending queue, highest priority first")
-    table = queue(sel, records)
+    table, total = queue(sel, records)
     if table.empty:
         st.success("Nothing pending: every record is completed.")
     else:
@@ -151,7 +151,10 @@ def render() -> None:
                 "priority": st.column_config.NumberColumn(format="%.3f"),
             },
         )
-        st.caption(f"The first {QUEUE_ROWS} pending records.")
+        if total > len(table):
+            st.caption(f"The first {len(table):,} of {total:,} pending records.")
+
+    live_section(records)  # last: it waits for Argilla, everything above is on screen
 
 
 render()
