@@ -70,19 +70,99 @@ class LocalLLMServerConfig(Section):
     n_threads: int | None = None
 
 
+InstructionSource = Literal["seed", "self-instruct", "magpie", "evol-instruct"]
+
+
+class SelfInstructConfig(Section):
+    """SelfInstruct: instructions written about the seed contexts."""
+
+    instructions_per_seed: int = Field(default=4, ge=1)
+    application_description: str = "AI assistant"
+
+
+class MagpieConfig(Section):
+    """Magpie: the model writes the user turn itself after a system prompt."""
+
+    system_prompt: str = (
+        "You are a helpful assistant. Users ask you short, practical questions about "
+        "everyday topics: cooking, money, health, travel, work, science and computers."
+    )
+    pre_query_template: str = Field(
+        default="<|im_start|>user\n",
+        description="text that opens a user turn in the model's chat template (ChatML here)",
+    )
+
+
+class EvolInstructConfig(Section):
+    """EvolInstruct: seed instructions rewritten to be harder, `num_evolutions` times."""
+
+    num_evolutions: int = Field(default=1, ge=1)
+
+
+class EvolQualityConfig(Section):
+    """EvolQuality: a rewrite of one generator's response, as one more candidate."""
+
+    enabled: bool = True
+    num_evolutions: int = Field(default=1, ge=1)
+    generator: int = Field(
+        default=0, ge=0, description="index of the generator whose response is rewritten"
+    )
+
+
 class GenerationConfig(Section):
     """`curate generate`: instruction sources, generators and judges."""
 
     engine: Literal["local", "ray"] = "local"
-    num_instructions: int = 20
+    num_instructions: int = Field(default=20, ge=1)
     seeds: Path | None = Field(default=None, description="seed file; default: the bundled seeds")
+    sources: list[InstructionSource] = Field(
+        default_factory=lambda: ["self-instruct", "magpie", "evol-instruct"],
+        min_length=1,
+        description="instruction sources; num_instructions is split evenly between them",
+    )
+    self_instruct: SelfInstructConfig = Field(default_factory=SelfInstructConfig)
+    magpie: MagpieConfig = Field(default_factory=MagpieConfig)
+    evol_instruct: EvolInstructConfig = Field(default_factory=EvolInstructConfig)
+    instruction_llm: LLMConfig = Field(
+        default_factory=lambda: LLMConfig(temperature=0.9, max_new_tokens=128),
+        description="writes the instructions (SelfInstruct, Magpie, EvolInstruct)",
+    )
+    min_instruction_chars: int = Field(default=10, ge=1)
     generators: list[LLMConfig] = Field(
         default_factory=lambda: [
-            LLMConfig(temperature=0.7),
-            LLMConfig(temperature=1.0, system_prompt="You are a concise, careful assistant."),
-        ]
+            LLMConfig(temperature=0.7, max_new_tokens=96),
+            LLMConfig(
+                temperature=1.0,
+                max_new_tokens=96,
+                system_prompt="You are a concise, careful assistant.",
+            ),
+        ],
+        min_length=1,
     )
-    judge: LLMConfig = Field(default_factory=lambda: LLMConfig(temperature=0.0))
+    evol_quality: EvolQualityConfig = Field(default_factory=EvolQualityConfig)
+    judge: LLMConfig = Field(
+        default_factory=lambda: LLMConfig(temperature=0.0, max_new_tokens=16),
+        description="UltraFeedback and the Deita scorers; max_new_tokens bounds the rationale",
+    )
+    aspect: Literal[
+        "overall-rating", "helpfulness", "honesty", "instruction-following", "truthfulness"
+    ] = "overall-rating"
+    tie_margin: float = Field(
+        default=0.1, ge=0.0, description="best and worst ratings this close are a tie"
+    )
+    batch_size: int = Field(default=50, ge=1, description="rows per distilabel batch")
+
+    @model_validator(mode="after")
+    def _two_candidates(self) -> GenerationConfig:
+        """Preference pairs need two candidates per instruction at least."""
+        if self.evol_quality.enabled and self.evol_quality.generator >= len(self.generators):
+            raise ValueError(
+                f"evol_quality.generator is {self.evol_quality.generator} but there are "
+                f"only {len(self.generators)} generators"
+            )
+        if len(self.generators) + int(self.evol_quality.enabled) < 2:
+            raise ValueError("need two candidates per instruction: add a generator or evol_quality")
+        return self
 
 
 class SelectionConfig(Section):
@@ -92,9 +172,16 @@ class SelectionConfig(Section):
         default="all-MiniLM-L6-v2",
         description="sentence-transformers model name or path; the default is bundled",
     )
-    threshold: float = 0.9
-    budget: int | None = Field(default=None, description="rows to keep; default: no limit")
-    batch_size: int = 64
+    threshold: float = Field(
+        default=0.9,
+        ge=-1.0,
+        le=1.0,
+        description="keep a row iff its cosine similarity to every kept row is <= this",
+    )
+    budget: int | None = Field(
+        default=None, ge=1, description="rows to keep; default: every row that passes"
+    )
+    batch_size: int = Field(default=64, ge=1, description="texts per embedding batch")
 
 
 class ArgillaConfig(Section):
@@ -107,10 +194,53 @@ class ArgillaConfig(Section):
     port: int = 6900
 
 
-class ReviewConfig(Section):
-    """Review loop: overlap of reviews and approval policy."""
+class RoutingWeights(Section):
+    """How much each signal raises a record's review priority (a weighted mean, 0..1)."""
 
-    min_submitted: int = 2
+    judge_uncertainty: float = Field(
+        default=1.0, ge=0, description="the judge's own doubt (P(rejected >= chosen))"
+    )
+    judge_disagreement: float = Field(
+        default=0.5, ge=0, description="the Deita quality judge prefers the other response"
+    )
+    small_margin: float = Field(default=0.5, ge=0, description="chosen and rejected rated close")
+    measured_disagreement: float = Field(
+        default=1.0,
+        ge=0,
+        description="`curate route`: people overruled the AI in this record's source or score band",
+    )
+
+
+class AutoApprovalConfig(Section):
+    """Approve without review where the AI has earned it (off unless a curator turns it on).
+
+    `curate route` marks a pending record `approved_by: auto` when its judge confidence
+    (1 - judge uncertainty) is at least `min_confidence` and, in its Deita score band,
+    people agreed with the AI's decision on at least `min_agreement` of the records they
+    decided, over at least `min_decided` records. A human decision always wins over it.
+    """
+
+    enabled: bool = False
+    min_confidence: float = Field(default=0.9, ge=0, le=1)
+    min_agreement: float = Field(default=0.9, ge=0, le=1)
+    min_decided: int = Field(default=20, ge=1)
+
+
+class ReviewConfig(Section):
+    """Review loop: overlap of reviews, routing, the approval policy and the demo datasets."""
+
+    min_submitted: int = Field(default=2, ge=1, description="submitted reviews needed per record")
+    batch_size: int = Field(default=200, ge=1, le=500, description="records per push request")
+    score_bands: int = Field(
+        default=4, ge=1, description="Deita score quantile bands for routing and auto-approval"
+    )
+    routing: RoutingWeights = Field(default_factory=RoutingWeights)
+    auto_approval: AutoApprovalConfig = Field(default_factory=AutoApprovalConfig)
+    preference_dataset: str = Field(default="demo-preferences", description="demo dataset name")
+    instruction_dataset: str = Field(default="demo-instructions", description="demo dataset name")
+    simulated_reviewers: int = Field(
+        default=3, ge=0, description="demo only: scripted reviewers (0: no simulated review)"
+    )
 
 
 class DashboardConfig(Section):
@@ -131,6 +261,20 @@ class DashboardConfig(Section):
     )
 
 
+class ExportConfig(Section):
+    """`curate export`: the dataset card's licence and the optional held-out split."""
+
+    license: str = Field(
+        default="unknown",
+        description="licence id on the dataset card (a Hub licence id such as apache-2.0); "
+        "it depends on the terms of the generating models and the seeds",
+    )
+    test_size: float | None = Field(
+        default=None, gt=0, description="held-out test split: a share (< 1) or a row count"
+    )
+    split_seed: int = Field(default=0, description="seed of the train/test shuffle")
+
+
 class Config(BaseSettings):
     """The effective configuration: defaults < YAML file < environment."""
 
@@ -145,6 +289,7 @@ class Config(BaseSettings):
     argilla: ArgillaConfig = Field(default_factory=ArgillaConfig)
     review: ReviewConfig = Field(default_factory=ReviewConfig)
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
 
     @classmethod
     def settings_customise_sources(

@@ -14,4 +14,5 @@ pytest_plugins = [
     "tests.fixtures.llm",
     "tests.fixtures.runs",
     "tests.fixtures.argilla",
+    "tests.fixtures.deterministic_llm",
 ]
