@@ -257,8 +257,21 @@ def push(
     run: RunOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Create or update an Argilla dataset from rows (idempotent)."""
-    raise NotAvailableYet("push")
+    """Create or update an Argilla dataset from rows (idempotent).
+
+    Re-pushing rows updates their suggestions and metadata and never touches reviewers'
+    responses; new rows are added. With --run, instruction embeddings come through the
+    run's embeddings.parquet cache.
+    """
+    from curation.config import load_config
+    from curation.review.commands import push_command
+
+    result = push_command(
+        load_config(config), input, template, dataset, workspace, min_submitted, run, err_console
+    )
+    console.print(result.summary(), highlight=False, soft_wrap=True)
+    console.print(f"review it: {result.url}", highlight=False, soft_wrap=True)
+    console.print(f"highest priority first: {result.queue_url}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -269,8 +282,39 @@ def pull(
     run: RunOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Pull submitted reviews: one row per (record, annotator, question)."""
-    raise NotAvailableYet("pull")
+    """Pull submitted reviews: one row per (record, annotator, question).
+
+    Incremental: only records that can have changed since the last pull are fetched. With
+    --run, the run's feedback.parquet and review_records.parquet get this dataset's rows.
+    """
+    from curation.config import load_config
+    from curation.review.commands import pull_command
+
+    pulled = pull_command(load_config(config), dataset, output, workspace, run)
+    console.print(pulled.summary(), highlight=False, soft_wrap=True)
+    console.print(f"wrote {output}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def route(
+    dataset: Annotated[str, typer.Option("--dataset", help="Argilla dataset name.")],
+    workspace: WorkspaceOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Recompute review priorities from the reviews so far (and auto-approve, if enabled).
+
+    Priority rises with judge uncertainty, judge disagreement, small margins, and with how
+    often people overruled the AI in the record's source and Deita score band. The
+    optional auto-approval policy (config review.auto_approval) marks records approved_by
+    auto in Argilla; a human decision always wins.
+    """
+    from curation.config import load_config
+    from curation.review.commands import route_command
+
+    result = route_command(load_config(config), dataset, workspace)
+    console.print(result.summary(), highlight=False, soft_wrap=True)
+    for line in result.agreement_lines():
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -187,10 +187,53 @@ class ArgillaConfig(Section):
     port: int = 6900
 
 
-class ReviewConfig(Section):
-    """Review loop: overlap of reviews and approval policy."""
+class RoutingWeights(Section):
+    """How much each signal raises a record's review priority (a weighted mean, 0..1)."""
 
-    min_submitted: int = 2
+    judge_uncertainty: float = Field(
+        default=1.0, ge=0, description="the judge's own doubt (P(rejected >= chosen))"
+    )
+    judge_disagreement: float = Field(
+        default=0.5, ge=0, description="the Deita quality judge prefers the other response"
+    )
+    small_margin: float = Field(default=0.5, ge=0, description="chosen and rejected rated close")
+    measured_disagreement: float = Field(
+        default=1.0,
+        ge=0,
+        description="`curate route`: people overruled the AI in this record's source or score band",
+    )
+
+
+class AutoApprovalConfig(Section):
+    """Approve without review where the AI has earned it (off unless a curator turns it on).
+
+    `curate route` marks a pending record `approved_by: auto` when its judge confidence
+    (1 - judge uncertainty) is at least `min_confidence` and, in its Deita score band,
+    people agreed with the AI's decision on at least `min_agreement` of the records they
+    decided, over at least `min_decided` records. A human decision always wins over it.
+    """
+
+    enabled: bool = False
+    min_confidence: float = Field(default=0.9, ge=0, le=1)
+    min_agreement: float = Field(default=0.9, ge=0, le=1)
+    min_decided: int = Field(default=20, ge=1)
+
+
+class ReviewConfig(Section):
+    """Review loop: overlap of reviews, routing, the approval policy and the demo datasets."""
+
+    min_submitted: int = Field(default=2, ge=1, description="submitted reviews needed per record")
+    batch_size: int = Field(default=200, ge=1, le=500, description="records per push request")
+    score_bands: int = Field(
+        default=4, ge=1, description="Deita score quantile bands for routing and auto-approval"
+    )
+    routing: RoutingWeights = Field(default_factory=RoutingWeights)
+    auto_approval: AutoApprovalConfig = Field(default_factory=AutoApprovalConfig)
+    preference_dataset: str = Field(default="demo-preferences", description="demo dataset name")
+    instruction_dataset: str = Field(default="demo-instructions", description="demo dataset name")
+    simulated_reviewers: int = Field(
+        default=3, ge=0, description="demo only: scripted reviewers (0: no simulated review)"
+    )
 
 
 class DashboardConfig(Section):

@@ -70,11 +70,32 @@ def start_dashboard(ctx: DemoContext) -> str:
     return "started" if started else "already running"
 
 
+def review_push(ctx: DemoContext) -> str:
+    from curation.review.demo_steps import push_step
+
+    return push_step(ctx)
+
+
+def review_simulated(ctx: DemoContext) -> str:
+    from curation.review.demo_steps import simulate_step
+
+    return simulate_step(ctx)
+
+
+def review_pull(ctx: DemoContext) -> str:
+    from curation.review.demo_steps import pull_step
+
+    return pull_step(ctx)
+
+
 # The steps run in this order; each returns a one-line result for the summary. The
 # dashboard stays last: it shows what the steps before it wrote.
 STEPS: list[tuple[str, Callable[[DemoContext], str]]] = [
     ("local LLM", start_llm),
     ("Argilla", start_argilla),
+    ("review: push to Argilla", review_push),
+    ("review: SIMULATED reviewers (demo only)", review_simulated),
+    ("review: pull + agreement", review_pull),
     ("dashboard", start_dashboard),
 ]
 

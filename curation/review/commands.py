@@ -1,0 +1,283 @@
+"""The bodies of `curate push`, `curate pull` and `curate route`, and the run files they write.
+
+Each checks everything it can before the first write (input, template, server), so a bad
+call changes nothing. With `--run`, push embeds through the run's `embeddings.parquet`
+cache, and pull merges its dataset's rows into the run's `feedback.parquet` and
+`review_records.parquet` (other datasets' rows stay as they are).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curation.config import Config
+from curation.errors import CurationError
+from curation.review.pull import Pulled, feedback_table, pull
+from curation.review.push import PushResult, plan_records, push_records, read_rows
+from curation.review.records import REVIEW_RECORD_COLUMNS, decisions, review_records
+from curation.review.routing import AUTO, RoutePlan, plan
+from curation.review.templates import Template, check_template
+from curation.runs import RunDir, write_parquet
+
+if TYPE_CHECKING:
+    import argilla as rg
+    from rich.console import Console
+
+FEEDBACK = "feedback.parquet"
+REVIEW_RECORDS = "review_records.parquet"
+EMBEDDINGS = "embeddings.parquet"
+
+
+# --- push ------------------------------------------------------------------------------
+
+
+def embed_instructions(
+    config: Config, texts: list[str], run: RunDir | None, console: Console | None
+) -> np.ndarray:
+    """Instruction embeddings for "find similar", through the run's cache when there is one."""
+    from curation.selection.embeddings import embed_cached
+
+    cache = run.file(EMBEDDINGS) if run is not None else None
+    return embed_cached(
+        texts,
+        model=config.selection.embedding_model,
+        batch_size=config.selection.batch_size,
+        cache=cache,
+        console=console,
+    ).vectors
+
+
+def push_rows(
+    client: rg.Argilla,
+    config: Config,
+    rows: pd.DataFrame,
+    template: Template,
+    dataset: str,
+    workspace: str | None = None,
+    min_submitted: int | None = None,
+    run: RunDir | None = None,
+    console: Console | None = None,
+) -> PushResult:
+    """Push checked rows (with their instruction embeddings) to `dataset`."""
+    planned = plan_records(rows, template, config.review.routing)
+    vectors = embed_instructions(config, rows["instruction"].tolist(), run, console)
+    return push_records(
+        client,
+        planned,
+        template,
+        dataset,
+        workspace or config.argilla.workspace,
+        min_submitted=min_submitted,
+        default_min_submitted=config.review.min_submitted,
+        vectors=vectors,
+        batch_size=config.review.batch_size,
+        console=console,
+    )
+
+
+def push_command(
+    config: Config,
+    input: Path,
+    template: str,
+    dataset: str,
+    workspace: str | None,
+    min_submitted: int | None,
+    run: str | None,
+    console: Console,
+) -> PushResult:
+    """`curate push`."""
+    from curation.review.connection import connect
+
+    checked = check_template(template)
+    if min_submitted is not None and min_submitted < 1:
+        raise CurationError(f"--min-submitted must be at least 1, not {min_submitted}")
+    run_dir = RunDir.open(run, config.runs_dir, create=False) if run else None
+    rows, skipped = read_rows(input, checked)
+    client = connect(config)
+    result = push_rows(
+        client, config, rows, checked, dataset, workspace, min_submitted, run_dir, console
+    )
+    if skipped:
+        console.print(f"skipped {skipped} rows without a pair (pair_null_reason)")
+    if run_dir is not None:
+        _record(run_dir, "push", dataset, {"created": result.created, "updated": result.updated})
+    return result
+
+
+# --- pull ------------------------------------------------------------------------------
+
+
+def pull_command(
+    config: Config,
+    dataset: str,
+    output: Path,
+    workspace: str | None,
+    run: str | None,
+) -> Pulled:
+    """`curate pull`: FILE gets this dataset's feedback; `--run` also merges the run files."""
+    from curation.review.connection import connect
+
+    run_dir = RunDir.open(run, config.runs_dir, create=False) if run else None
+    if output.exists() and output.is_dir():
+        raise CurationError(f"--output {output} is a directory; give a .parquet file name")
+    pulled = pull(connect(config), dataset, workspace)
+    write_parquet(feedback_table(pulled.feedback), output)
+    if run_dir is not None:
+        write_run_files(run_dir, pulled)
+    return pulled
+
+
+def write_run_files(run: RunDir, pulled: Pulled) -> pd.DataFrame:
+    """Merge one dataset's feedback and review records into the run; its decisions."""
+    decided = decisions(pulled)
+    records = review_records(pulled, decided)
+    _replace_rows(run.file(FEEDBACK), pulled.dataset, feedback_table(pulled.feedback))
+    _replace_rows(run.file(REVIEW_RECORDS), pulled.dataset, _records_table(records))
+    counts = decided["decision"].value_counts().to_dict() if not decided.empty else {}
+    _record(
+        run,
+        "pull",
+        pulled.dataset,
+        {
+            "records": len(pulled.records),
+            "submitted_answers": len(pulled.feedback),
+            "fetched": pulled.fetched,
+            "decisions": {str(k): int(v) for k, v in counts.items()},
+        },
+    )
+    return decided
+
+
+def _records_table(records: pd.DataFrame) -> pa.Table:
+    schema = pa.schema(
+        [
+            ("dataset", pa.string()),
+            ("record_id", pa.string()),
+            ("template", pa.string()),
+            ("argilla_id", pa.string()),
+            ("dataset_id", pa.string()),
+            ("record_status", pa.string()),
+            ("priority", pa.float64()),
+            ("n_submitted", pa.int64()),
+            ("decision", pa.string()),
+            ("approved_by", pa.string()),
+            ("source", pa.string()),
+            ("deita_score", pa.float64()),
+        ]
+    )
+    frame = records[list(REVIEW_RECORD_COLUMNS)].astype({"source": object, "approved_by": object})
+    frame = frame.where(frame.notna(), None)
+    return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+
+
+def _replace_rows(path: Path, dataset: str, rows: pa.Table) -> None:
+    """Write `rows` as the dataset's rows of a run file, keeping other datasets' rows."""
+    if path.exists():
+        existing = pq.read_table(path)
+        if existing.schema.equals(rows.schema, check_metadata=False):
+            keep = existing.filter(pa.compute.not_equal(existing["dataset"], dataset))
+            rows = pa.concat_tables([keep, rows.cast(keep.schema)])
+    write_parquet(rows, path)
+
+
+def _record(run: RunDir, stage: str, dataset: str, counts: dict[str, Any]) -> None:
+    """Per-dataset counts of a push or pull under `review` in the run manifest."""
+    manifest = run.manifest().get("review", {})
+    manifest.setdefault(stage, {})[dataset] = counts
+    run.update(review=manifest)
+
+
+# --- route -----------------------------------------------------------------------------
+
+
+@dataclass
+class RouteResult:
+    dataset: str
+    records: int
+    changed: int
+    auto_approved: int
+    plan: RoutePlan
+
+    def summary(self) -> str:
+        return (
+            f"{self.dataset}: re-prioritised {self.records} records, {self.changed} updated in "
+            f"Argilla, {self.auto_approved} approved without review (auto)"
+        )
+
+    def agreement_lines(self) -> list[str]:
+        """Measured AI-human agreement per score band and source, as routing used it."""
+        lines = []
+        for by, groups in self.plan.agreement.items():
+            for key, figures in sorted(groups.items()):
+                lines.append(
+                    f"  {by} {key}: people agreed with the AI on "
+                    f"{figures['agreement']:.0%} of {figures['decided']} decided records"
+                )
+        return lines or ["  no record decided by people yet: routing uses the judges only"]
+
+
+def route_command(config: Config, dataset: str, workspace: str | None) -> RouteResult:
+    """`curate route`."""
+    import httpx
+    from argilla._exceptions import ArgillaError
+
+    from curation.review.connection import connect
+
+    client = connect(config)
+    try:
+        return route(client, config, dataset, workspace)
+    except (httpx.HTTPError, ArgillaError) as error:
+        raise CurationError(
+            f"routing {dataset!r} on Argilla at {client.api_url} failed: {error}"
+        ) from None
+
+
+def route(client: rg.Argilla, config: Config, dataset: str, workspace: str | None) -> RouteResult:
+    """Recompute priorities (and auto-approvals) from the reviews so far; write the changes."""
+    pulled = pull(client, dataset, workspace)
+    if pulled.template is None:
+        raise CurationError(f"dataset {dataset!r} was not made by `curate push`: cannot route it")
+    decided = decisions(pulled)
+    if decided.empty:
+        return RouteResult(dataset, 0, 0, 0, RoutePlan(pd.Series(), pd.Series(), pd.Series()))
+    decided = decided.set_index("record_id", drop=False)
+    routed = plan(
+        decided,
+        pulled.template,
+        config.review.routing,
+        config.review.auto_approval,
+        config.review.score_bands,
+    )
+    items = []
+    for record in pulled.records.itertuples(index=False):
+        metadata = json.loads(record.metadata)
+        new = dict(metadata)
+        new["priority"] = float(routed.priority[record.record_id])
+        new["score_band"] = str(routed.score_band[record.record_id])
+        new.pop("approved_by", None)
+        if routed.auto[record.record_id]:
+            new["approved_by"] = AUTO
+        if new != metadata:
+            items.append({"id": record.argilla_id, "metadata": new})
+    http = client.api.http_client
+    for start in range(0, len(items), config.review.batch_size):
+        response = http.put(
+            f"/api/v1/datasets/{pulled.dataset_id}/records/bulk",
+            json={"items": items[start : start + config.review.batch_size]},
+        )
+        response.raise_for_status()
+    return RouteResult(
+        dataset=pulled.dataset,
+        records=len(decided),
+        changed=len(items),
+        auto_approved=int(routed.auto.sum()),
+        plan=routed,
+    )

@@ -1,0 +1,404 @@
+"""`curate pull`: reviewers' responses out of Argilla, incrementally, as one tidy table.
+
+Argilla 2.x cannot select records by when their responses changed (a response does not
+touch its record's `updated_at`, and the search API filters responses by status only), so
+a pull keeps a local copy of the dataset's records (`$CURATION_HOME/review-cache/`) and
+fetches only what can have changed since the last pull:
+
+- records whose `updated_at` moved (added or re-pushed records, records whose status
+  changed), found with a server-side filter;
+- when the dataset's `last_activity_at` moved (any response created, changed or deleted
+  since), the records that have a response at all (server-side filter on response status);
+  records nobody has answered are never fetched again;
+- nothing else: a pull with no change since the last one fetches no record.
+
+A record count that no longer matches (records deleted on the server) or a missing or
+unreadable copy makes it a full read. The result is a `Pulled`: the records (with
+fields, metadata, suggestions and every response) and the tidy responses table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curation.errors import CurationError
+from curation.paths import home
+from curation.review.datasets import find_dataset, record_count
+from curation.review.templates import Template, template_of
+from curation.runs import write_json, write_parquet
+
+if TYPE_CHECKING:
+    import argilla as rg
+
+log = logging.getLogger(__name__)
+
+FEEDBACK_COLUMNS = (
+    "dataset",
+    "record_id",
+    "annotator",
+    "question",
+    "question_type",
+    "value",
+    "status",
+    "suggestion",
+    "suggestion_score",
+    "suggestion_agent",
+    "updated_at",
+)
+# The local copy: one row per record; nested values as JSON text.
+RECORD_COLUMNS = (
+    "record_id",
+    "argilla_id",
+    "status",
+    "updated_at",
+    "fields",
+    "metadata",
+    "suggestions",
+    "responses",
+)
+RESPONSE_STATUSES = ["draft", "submitted", "discarded"]
+PAGE = 500  # records per request (argilla-server allows up to 1,000)
+CACHE_VERSION = 1
+
+
+@dataclass
+class Pulled:
+    """One dataset as pulled: settings, every record, every response."""
+
+    dataset: str
+    workspace: str
+    dataset_id: str
+    api_url: str
+    template: Template | None
+    min_submitted: int
+    question_types: dict[str, str]
+    question_values: dict[str, list[Any]]
+    records: pd.DataFrame  # RECORD_COLUMNS
+    responses: pd.DataFrame  # FEEDBACK_COLUMNS, every status
+    fetched: int  # records transferred by this pull
+    full: bool  # whether this pull read the whole dataset
+
+    @property
+    def feedback(self) -> pd.DataFrame:
+        """The CLI contract's table: submitted responses only."""
+        submitted = self.responses[self.responses["status"] == "submitted"]
+        return submitted.reset_index(drop=True)
+
+    def summary(self) -> str:
+        how = "full read" if self.full else "incremental"
+        return (
+            f"{self.dataset}: {len(self.records)} records, {len(self.feedback)} submitted "
+            f"answers from {self.feedback['annotator'].nunique()} reviewers "
+            f"({how}: fetched {self.fetched} records)"
+        )
+
+
+# --- public ----------------------------------------------------------------------------
+
+
+def pull(
+    client: rg.Argilla,
+    dataset: str,
+    workspace: str | None = None,
+    cache_root: Path | None = None,
+) -> Pulled:
+    """Pull `dataset` (found as the CLI contract says), fetching only what changed."""
+    import httpx
+    from argilla._exceptions import ArgillaError
+
+    found = find_dataset(client, dataset, workspace)
+    try:
+        return _pull(client, found, cache_root or home() / "review-cache")
+    except (httpx.HTTPError, ArgillaError) as error:
+        raise CurationError(
+            f"reading {dataset!r} from Argilla at {client.api_url} failed: {error}"
+        ) from None
+
+
+def tidy_responses(
+    dataset: str, records: pd.DataFrame, question_types: dict[str, str], users: dict[str, str]
+) -> pd.DataFrame:
+    """One row per (record, annotator, question) answered, every status, AI suggestion beside.
+
+    Values are text (a rating `"4"`, a label `"a"`, the text itself; lists as JSON), as the
+    agreement and consensus code read them.
+    """
+    rows = []
+    for record_id, suggestions_json, responses_json in zip(
+        records["record_id"], records["suggestions"], records["responses"], strict=True
+    ):
+        suggestions = json.loads(suggestions_json)
+        for response in json.loads(responses_json):
+            annotator = users.get(response["user_id"], response["user_id"])
+            updated = response["updated_at"]
+            for question, answer in (response.get("values") or {}).items():
+                suggestion = suggestions.get(question) or {}
+                rows.append(
+                    (
+                        dataset,
+                        record_id,
+                        annotator,
+                        question,
+                        question_types.get(question, "unknown"),
+                        as_text(answer.get("value") if isinstance(answer, dict) else answer),
+                        response["status"],
+                        as_text(suggestion.get("value")),
+                        suggestion.get("score"),
+                        suggestion.get("agent"),
+                        updated,
+                    )
+                )
+    table = pd.DataFrame(rows, columns=list(FEEDBACK_COLUMNS))
+    table["suggestion_score"] = pd.to_numeric(table["suggestion_score"]).astype(float)
+    table["updated_at"] = pd.to_datetime(table["updated_at"], utc=True, format="ISO8601")
+    return table
+
+
+def as_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value, sort_keys=True)
+
+
+def feedback_schema() -> pa.Schema:
+    """The Parquet schema of `feedback.parquet` (the same with no rows)."""
+    return pa.schema(
+        [
+            ("dataset", pa.string()),
+            ("record_id", pa.string()),
+            ("annotator", pa.string()),
+            ("question", pa.string()),
+            ("question_type", pa.string()),
+            ("value", pa.string()),
+            ("status", pa.string()),
+            ("suggestion", pa.string()),
+            ("suggestion_score", pa.float64()),
+            ("suggestion_agent", pa.string()),
+            ("updated_at", pa.timestamp("us", tz="UTC")),
+        ]
+    )
+
+
+def feedback_table(frame: pd.DataFrame) -> pa.Table:
+    return pa.Table.from_pandas(
+        frame[list(FEEDBACK_COLUMNS)], schema=feedback_schema(), preserve_index=False
+    )
+
+
+# --- the pull itself ---------------------------------------------------------------------
+
+
+def _pull(client: rg.Argilla, found: rg.Dataset, cache_root: Path) -> Pulled:
+    http = client.api.http_client
+    dataset_id = str(found.id)
+    cache = cache_root / hashlib.sha256(client.api_url.encode()).hexdigest()[:12] / dataset_id
+    info = _get(http, f"/api/v1/datasets/{dataset_id}")
+    activity = info.get("last_activity_at")
+    total = record_count(client, dataset_id)
+    state, cached = _load(cache, dataset_id)
+    types, values, names = _questions(found)
+
+    if state is None or cached is None:
+        fetched = list(_list_all(http, dataset_id))
+        records, full = _to_frame(fetched, names), True
+    else:
+        fetched = list(_search(http, dataset_id, _since(state["max_updated_at"])))
+        if activity != state["last_activity_at"]:
+            answered = list(_search(http, dataset_id, _answered()))
+            cached = _without_responses(cached, {r["id"] for r in answered})
+            fetched += answered
+        records = _merge(cached, _to_frame(fetched, names))
+        full = False
+        if len(records) != total:
+            log.info(
+                "record count changed on the server (%s != %s): full read", len(records), total
+            )
+            fetched = list(_list_all(http, dataset_id))
+            records, full = _to_frame(fetched, names), True
+
+    users = _users(http, state, records)
+    stamps = pd.to_datetime(records["updated_at"], format="ISO8601")
+    max_updated = stamps.max().isoformat() if len(records) else None
+    write_parquet(pa.Table.from_pandas(records, preserve_index=False), cache / "records.parquet")
+    write_json(
+        {
+            "version": CACHE_VERSION,
+            "dataset_id": dataset_id,
+            "last_activity_at": activity,
+            "max_updated_at": max_updated,
+            "users": users,
+        },
+        cache / "state.json",
+    )
+    return Pulled(
+        dataset=found.name,
+        workspace=found.workspace.name,
+        dataset_id=dataset_id,
+        api_url=client.api_url,
+        template=template_of(found),
+        min_submitted=int(found.settings.distribution.min_submitted),
+        question_types=types,
+        question_values=values,
+        records=records,
+        responses=tidy_responses(found.name, records, types, users),
+        fetched=len(fetched),
+        full=full,
+    )
+
+
+def _get(http: Any, url: str, **kwargs: Any) -> dict[str, Any]:
+    response = http.get(url, **kwargs)
+    response.raise_for_status()
+    return response.json()
+
+
+def _list_all(http: Any, dataset_id: str) -> Iterator[dict[str, Any]]:
+    """Every record, from the database (no search index and its paging limits)."""
+    offset = 0
+    while True:
+        page = _get(
+            http,
+            f"/api/v1/datasets/{dataset_id}/records",
+            params={"include": ["responses", "suggestions"], "offset": offset, "limit": PAGE},
+        )["items"]
+        yield from page
+        if len(page) < PAGE:
+            return
+        offset += len(page)
+
+
+def _since(moment: str | None) -> dict[str, Any] | None:
+    """Records updated after `moment` (the filter has only `ge`: one microsecond later)."""
+    if moment is None:
+        return None
+    after = (pd.Timestamp(moment) + pd.Timedelta(microseconds=1)).isoformat()
+    scope = {"entity": "record", "property": "updated_at"}
+    return {"and": [{"type": "range", "scope": scope, "ge": after}]}
+
+
+def _answered() -> dict[str, Any]:
+    scope = {"entity": "response", "property": "status"}
+    return {"and": [{"type": "terms", "scope": scope, "values": RESPONSE_STATUSES}]}
+
+
+def _search(http: Any, dataset_id: str, filters: dict[str, Any] | None) -> Iterator[dict]:
+    """Records matching `filters`, in insertion order, page by page."""
+    if filters is None:
+        return
+    body = {
+        "filters": filters,
+        "sort": [{"scope": {"entity": "record", "property": "inserted_at"}, "order": "asc"}],
+    }
+    offset = 0
+    while True:
+        response = http.post(
+            f"/api/v1/datasets/{dataset_id}/records/search",
+            params={"include": ["responses", "suggestions"], "offset": offset, "limit": PAGE},
+            json=body,
+        )
+        response.raise_for_status()
+        items = [item["record"] for item in response.json()["items"]]
+        yield from items
+        if len(items) < PAGE:
+            return
+        offset += len(items)
+
+
+def _to_frame(items: list[dict[str, Any]], names: dict[str, str]) -> pd.DataFrame:
+    """Server records as cache rows; suggestions keyed by question name (`names`: id -> name)."""
+    rows = []
+    for item in items:
+        rows.append(
+            {
+                "record_id": item.get("external_id") or item["id"],
+                "argilla_id": item["id"],
+                "status": item.get("status"),
+                "updated_at": item.get("updated_at"),
+                "fields": json.dumps(item.get("fields") or {}),
+                "metadata": json.dumps(item.get("metadata") or {}),
+                "suggestions": json.dumps(
+                    {
+                        names.get(s["question_id"], s["question_id"]): {
+                            k: s.get(k) for k in ("value", "score", "agent")
+                        }
+                        for s in item.get("suggestions") or []
+                    }
+                ),
+                "responses": json.dumps(
+                    [
+                        {k: r.get(k) for k in ("user_id", "status", "values", "updated_at")}
+                        for r in item.get("responses") or []
+                    ]
+                ),
+            }
+        )
+    return pd.DataFrame(rows, columns=list(RECORD_COLUMNS))
+
+
+def _merge(cached: pd.DataFrame, fetched: pd.DataFrame) -> pd.DataFrame:
+    """The cached records with the fetched ones replacing theirs (last fetch wins)."""
+    fetched = fetched.drop_duplicates("argilla_id", keep="last")
+    kept = cached[~cached["argilla_id"].isin(fetched["argilla_id"])]
+    return pd.concat([kept, fetched], ignore_index=True)
+
+
+def _without_responses(cached: pd.DataFrame, answered: set[str]) -> pd.DataFrame:
+    """Records no longer among the answered ones have had every response deleted."""
+    cleared = ~cached["argilla_id"].isin(answered)
+    return cached.assign(responses=cached["responses"].where(~cleared, "[]"))
+
+
+def _users(http: Any, state: dict | None, records: pd.DataFrame) -> dict[str, str]:
+    """user id -> username for every responder (the server's user list, read when needed)."""
+    users = dict(state["users"]) if state else {}
+    seen = {r["user_id"] for text in records["responses"] for r in json.loads(text)}
+    if seen - set(users):
+        response = http.get("/api/v1/users")
+        if response.status_code == 200:
+            users.update({u["id"]: u["username"] for u in response.json()["items"]})
+    return users
+
+
+def _questions(
+    found: rg.Dataset,
+) -> tuple[dict[str, str], dict[str, list[Any]], dict[str, str]]:
+    """Each question's type, its allowed values (rating scale, labels in order), id -> name."""
+    types, values, names = {}, {}, {}
+    for question in found.settings.questions:
+        types[question.name] = question.type
+        names[str(question.id)] = question.name
+        if question.type == "rating":
+            values[question.name] = list(question.values)
+        elif question.type in {"label_selection", "multi_label_selection"}:
+            values[question.name] = list(question.labels)
+    return types, values, names
+
+
+def _load(cache: Path, dataset_id: str) -> tuple[dict | None, pd.DataFrame | None]:
+    """The previous pull's state and records; (None, None) when absent or unreadable."""
+    try:
+        state = json.loads((cache / "state.json").read_text())
+        records = pq.read_table(cache / "records.parquet").to_pandas()
+    except (OSError, ValueError, pa.ArrowException):
+        return None, None
+    if state.get("version") != CACHE_VERSION or state.get("dataset_id") != dataset_id:
+        return None, None
+    if list(records.columns) != list(RECORD_COLUMNS):
+        return None, None
+    return state, records

@@ -1,0 +1,445 @@
+"""`curate push`: rows into an Argilla dataset, idempotently.
+
+- Record ids are the rows' stable `id`s (Argilla's `external_id`), so pushing the same rows
+  again updates them in place (suggestions, metadata, vectors) and creates no duplicate,
+  and new rows are added. A push never sends responses, so no human response, submitted
+  or draft, is touched (argilla-server's bulk upsert leaves responses alone when a record
+  carries none).
+- A preference pair goes in as `response_a` / `response_b` in an order drawn from the
+  record id (`chosen_side`): random across records, so reviewers cannot learn where the
+  AI's choice is, and the same on every push, so a re-push never swaps the sides under a
+  reviewer's answer. The order is in the metadata (`ai_chosen_side`).
+- Everything is checked before the first write: bad input changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curation.config import RoutingWeights
+from curation.errors import CurationError
+from curation.review import routing
+from curation.review.datasets import dataset_url, lookup, queue_url, quietly, record_count
+from curation.review.templates import (
+    METADATA,
+    VECTOR,
+    Template,
+    check_existing,
+    metadata_property,
+    settings,
+)
+
+if TYPE_CHECKING:
+    import argilla as rg
+    from rich.console import Console
+
+REQUIRED: dict[Template, tuple[str, ...]] = {
+    "instruction": ("id", "instruction", "response"),
+    "preference": (
+        "id",
+        "instruction",
+        "chosen",
+        "rejected",
+        "chosen_rating",
+        "rejected_rating",
+        "judge_model",
+    ),
+}
+TEXT_COLUMNS: dict[Template, tuple[str, ...]] = {
+    "instruction": ("instruction", "response"),
+    "preference": ("instruction", "chosen", "rejected"),
+}
+RATING_COLUMNS: dict[Template, tuple[str, ...]] = {
+    "instruction": ("rating",),
+    "preference": ("chosen_rating", "rejected_rating"),
+}
+SCALE = (1, 5)
+
+
+@dataclass
+class PlannedRecord:
+    """One Argilla record as plain data (`suggestions`: question -> (value, score, agent))."""
+
+    id: str
+    fields: dict[str, str]
+    metadata: dict[str, Any]
+    suggestions: dict[str, tuple[Any, float | None, str | None]] = field(default_factory=dict)
+
+
+@dataclass
+class PushResult:
+    dataset: str
+    workspace: str
+    dataset_id: str
+    url: str
+    queue_url: str
+    created: int
+    updated: int
+    new_dataset: bool
+
+    def summary(self) -> str:
+        made = "created" if self.new_dataset else "updated"
+        return (
+            f"{made} dataset {self.dataset!r} (workspace {self.workspace!r}): "
+            f"{self.created} records added, {self.updated} updated"
+        )
+
+
+# --- input ---------------------------------------------------------------------------
+
+
+def read_rows(path: Path, template: Template) -> tuple[pd.DataFrame, int]:
+    """The input rows, checked (columns, ids, texts, rating ranges), and how many were skipped.
+
+    Preference rows that generation marked as having no pair (`pair_null_reason`, fewer
+    than two rated candidates) are skipped: there is nothing to compare.
+    """
+    try:
+        schema = pq.read_schema(path)
+    except FileNotFoundError:
+        raise CurationError(f"input file not found: {path}") from None
+    except (pa.ArrowInvalid, OSError) as error:
+        raise CurationError(f"{path}: not a readable Parquet file ({error})") from None
+    missing = [name for name in REQUIRED[template] if name not in schema.names]
+    if missing:
+        raise CurationError(
+            f"{path}: missing column(s) {', '.join(missing)} for the {template} template"
+        )
+    rows = pq.read_table(path).to_pandas()
+    skipped = 0
+    if template == "preference" and "pair_null_reason" in rows.columns:
+        unpaired = rows["pair_null_reason"].notna() & rows["chosen"].isna()
+        skipped = int(unpaired.sum())
+        rows = rows[~unpaired]
+    check_rows(rows, template, str(path))
+    return rows.reset_index(drop=True), skipped
+
+
+def check_rows(rows: pd.DataFrame, template: Template, where: str) -> None:
+    """One-line errors naming the row and record for ids, empty texts, ratings off the scale."""
+    if rows.empty:
+        raise CurationError(f"{where}: no rows to push")
+    ids = rows["id"]
+    for index, value in ids.items():
+        if not isinstance(value, str) or not value.strip():
+            raise CurationError(f"{where}: row {index}: `id` is empty")
+    duplicated = ids[ids.duplicated(keep=False)]
+    if not duplicated.empty:
+        first = duplicated.iloc[0]
+        rows_with = ", ".join(str(i) for i in duplicated[duplicated == first].index)
+        raise CurationError(f"{where}: id {first!r} appears more than once (rows {rows_with})")
+    for column in TEXT_COLUMNS[template]:
+        for index, value in rows[column].items():
+            if not isinstance(value, str) or not value.strip():
+                raise CurationError(
+                    f"{where}: row {index} (id {ids[index]!r}): `{column}` is empty"
+                )
+    for column in RATING_COLUMNS[template]:
+        if column not in rows.columns:
+            continue
+        numbers = pd.to_numeric(rows[column], errors="coerce")
+        bad = rows[column].notna() & ~numbers.between(*SCALE)
+        if bad.any():
+            index = bad[bad].index[0]
+            raise CurationError(
+                f"{where}: row {index} (id {ids[index]!r}): `{column}` is "
+                f"{rows[column][index]}, not a rating from {SCALE[0]} to {SCALE[1]}"
+            )
+
+
+# --- rows -> records -------------------------------------------------------------------
+
+
+def chosen_side(record_id: str) -> str:
+    """`a` or `b`: where the AI's chosen response goes, drawn from the record id alone."""
+    return "a" if hashlib.sha256(record_id.encode()).digest()[0] & 1 == 0 else "b"
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _rating(value: Any) -> int | None:
+    """A judge rating (maybe an expected value like 3.6) as the nearest scale point."""
+    number = _number(value)
+    return None if number is None else min(max(math.floor(number + 0.5), SCALE[0]), SCALE[1])
+
+
+def _probability(distribution: Any, rating: int | None) -> float | None:
+    """P(rating) under the judge's distribution over 1..5, as the suggestion score."""
+    if rating is None or distribution is None:
+        return None
+    values = list(distribution)
+    if len(values) != SCALE[1] - SCALE[0] + 1:
+        return None
+    return _number(values[rating - SCALE[0]])
+
+
+def _item(row: pd.Series, column: str, index: Any) -> Any:
+    """`row[column][index]` for list columns; None when absent."""
+    values = row.get(column)
+    try:
+        return values[int(index)] if values is not None else None
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _clean(metadata: dict[str, Any], template: Template) -> dict[str, Any]:
+    """Metadata as Argilla takes it: typed per property, no null or NaN values."""
+    clean: dict[str, Any] = {}
+    for name, value in metadata.items():
+        kind = METADATA[template][name].kind
+        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+            continue
+        if kind == "terms":
+            clean[name] = str(value)
+        else:
+            number = _number(value)
+            if number is not None:
+                clean[name] = int(number) if kind == "integer" else round(number, 6)
+    return clean
+
+
+def _common_metadata(row: pd.Series) -> dict[str, Any]:
+    names = (
+        "source",
+        "complexity",
+        "deita_score",
+        "judge_uncertainty",
+        "selection_rank",
+        "nn_similarity",
+        "judge_model",
+    )
+    return {"deita_quality": row.get("quality"), **{name: row.get(name) for name in names}}
+
+
+def plan_records(
+    rows: pd.DataFrame, template: Template, weights: RoutingWeights
+) -> list[PlannedRecord]:
+    """The records a push writes, one per row (pure: no server needed)."""
+    priorities = routing.priority(routing.signals(rows, template), weights)
+    build = _instruction_record if template == "instruction" else _preference_record
+    return [build(row, float(priorities[index])) for index, row in rows.iterrows()]  # type: ignore[arg-type]
+
+
+def _instruction_record(row: pd.Series, priority: float) -> PlannedRecord:
+    agent = row.get("judge_model")
+    agent = str(agent) if isinstance(agent, str) and agent else None
+    rating = _rating(row.get("rating"))
+    metadata = {
+        **_common_metadata(row),
+        "priority": priority,
+        "judge_rating": _number(row.get("rating")),
+        "response_length": len(row["response"]),
+        "model": row.get("model"),
+    }
+    suggestions = {}
+    if rating is not None:
+        suggestions["quality"] = (rating, _number(row.get("rating_score")), agent)
+    return PlannedRecord(
+        id=str(row["id"]),
+        fields={"instruction": row["instruction"], "response": row["response"]},
+        metadata=_clean(metadata, "instruction"),
+        suggestions=suggestions,
+    )
+
+
+def _preference_record(row: pd.Series, priority: float) -> PlannedRecord:
+    record_id = str(row["id"])
+    side = chosen_side(record_id)
+    other = "b" if side == "a" else "a"
+    agent = str(row["judge_model"]) if isinstance(row["judge_model"], str) else None
+    chosen_index, rejected_index = row.get("chosen_index"), row.get("rejected_index")
+    by_role = {
+        "chosen": {
+            "text": row["chosen"],
+            "rating": _number(row["chosen_rating"]),
+            "distribution": _item(row, "rating_distributions", chosen_index),
+            "model": _item(row, "generation_models", chosen_index),
+        },
+        "rejected": {
+            "text": row["rejected"],
+            "rating": _number(row["rejected_rating"]),
+            "distribution": _item(row, "rating_distributions", rejected_index),
+            "model": _item(row, "generation_models", rejected_index),
+        },
+    }
+    sides = {side: by_role["chosen"], other: by_role["rejected"]}
+    margin = _number(row.get("margin"))
+    if margin is None and None not in (by_role["chosen"]["rating"], by_role["rejected"]["rating"]):
+        margin = by_role["chosen"]["rating"] - by_role["rejected"]["rating"]
+    tie = bool(row["tie"]) if "tie" in row and pd.notna(row["tie"]) else margin == 0
+    uncertainty = _number(row.get("judge_uncertainty"))
+    suggestions: dict[str, tuple[Any, float | None, str | None]] = {
+        "preferred": (
+            "tie" if tie else side,
+            None if tie or uncertainty is None else round(1 - uncertainty, 6),
+            agent,
+        )
+    }
+    for name in ("a", "b"):
+        rating = _rating(sides[name]["rating"])
+        if rating is not None:
+            score = _probability(sides[name]["distribution"], rating)
+            suggestions[f"rating_{name}"] = (rating, score, agent)
+    disagreement = routing.judge_disagreement(row.to_frame().T).iloc[0]
+    metadata = {
+        **_common_metadata(row),
+        "priority": priority,
+        "judge_rating_a": sides["a"]["rating"],
+        "judge_rating_b": sides["b"]["rating"],
+        "margin": margin,
+        "judge_disagreement": None if pd.isna(disagreement) else float(disagreement),
+        "ai_chosen_side": side,
+        "length_a": len(sides["a"]["text"]),
+        "length_b": len(sides["b"]["text"]),
+        "model_a": sides["a"]["model"],
+        "model_b": sides["b"]["model"],
+    }
+    return PlannedRecord(
+        id=record_id,
+        fields={
+            "instruction": row["instruction"],
+            "response_a": sides["a"]["text"],
+            "response_b": sides["b"]["text"],
+        },
+        metadata=_clean(metadata, "preference"),
+        suggestions=suggestions,
+    )
+
+
+# --- writing ---------------------------------------------------------------------------
+
+
+def ensure_workspace(client: rg.Argilla, name: str) -> rg.Workspace:
+    import argilla as rg
+
+    with quietly():
+        found = client.workspaces(name)
+    if found is not None:
+        return found
+    return rg.Workspace(name=name, client=client).create()
+
+
+def ensure_dataset(
+    client: rg.Argilla,
+    name: str,
+    workspace: str,
+    template: Template,
+    min_submitted: int | None,
+    default_min_submitted: int,
+    vector_dims: int | None,
+) -> tuple[rg.Dataset, bool]:
+    """The dataset, created from the template or brought up to date; (dataset, created).
+
+    An existing dataset must have been made with the same template (else an error before
+    any write). Its guidelines, overlap (`min_submitted`, when given), and any metadata
+    property or vector the template gained since are updated; nothing else changes.
+    """
+    import argilla as rg
+
+    found = lookup(client, name, workspace)
+    if found is None:
+        space = ensure_workspace(client, workspace)
+        wanted = settings(client, template, min_submitted or default_min_submitted, vector_dims)
+        dataset = rg.Dataset(name=name, workspace=space, settings=wanted, client=client)
+        return dataset.create(), True
+    check_existing(found, template, vector_dims)
+    current = found.settings
+    overlap = min_submitted or current.distribution.min_submitted
+    guidelines = settings(client, template, overlap, None).guidelines.strip()
+    changed = False
+    if (current.guidelines or "").strip() != guidelines:  # the server strips it
+        current.guidelines = guidelines
+        changed = True
+    if current.distribution.min_submitted != overlap:
+        current.distribution = rg.TaskDistribution(min_submitted=overlap)
+        changed = True
+    have = {prop.name for prop in current.metadata}
+    for prop_name, meta in METADATA[template].items():
+        if prop_name not in have:
+            current.metadata.add(metadata_property(client, prop_name, meta))
+            changed = True
+    if vector_dims and VECTOR not in {vector.name for vector in current.vectors}:
+        current.vectors.add(
+            rg.VectorField(name=VECTOR, title="Similar instructions", dimensions=vector_dims)
+        )
+        changed = True
+    if changed:
+        found.update()
+    return found, False
+
+
+def push_records(
+    client: rg.Argilla,
+    planned: Sequence[PlannedRecord],
+    template: Template,
+    dataset: str,
+    workspace: str,
+    *,
+    min_submitted: int | None = None,
+    default_min_submitted: int = 2,
+    vectors: np.ndarray | None = None,
+    batch_size: int = 200,
+    console: Console | None = None,
+) -> PushResult:
+    """Create or update `dataset` with `planned` records, in batches, with a progress bar."""
+    import argilla as rg
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    dims = int(vectors.shape[1]) if vectors is not None and len(vectors) else None
+    target, created_dataset = ensure_dataset(
+        client, dataset, workspace, template, min_submitted, default_min_submitted, dims
+    )
+    # The bulk endpoint does not say which records were new: count before and after.
+    before = 0 if created_dataset else record_count(client, target.id)
+    columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn())
+    with Progress(
+        *columns, TimeRemainingColumn(), console=console, transient=True, disable=console is None
+    ) as progress:
+        task = progress.add_task(f"pushing to {dataset}", total=len(planned))
+        for start in range(0, len(planned), batch_size):
+            batch = planned[start : start + batch_size]
+            records = []
+            for offset, item in enumerate(batch):
+                record = rg.Record(
+                    id=item.id,
+                    fields=item.fields,
+                    metadata=item.metadata,
+                    suggestions=[
+                        rg.Suggestion(question_name=q, value=v, score=s, agent=a)
+                        for q, (v, s, a) in item.suggestions.items()
+                    ],
+                    vectors=(
+                        {VECTOR: vectors[start + offset].tolist()} if vectors is not None else {}
+                    ),
+                )
+                record.dataset = target
+                records.append(record.api_model())
+            client.api.records.bulk_upsert(target.id, records)
+            progress.advance(task, len(batch))
+    created = record_count(client, target.id) - before
+    return PushResult(
+        dataset=dataset,
+        workspace=workspace,
+        dataset_id=str(target.id),
+        url=dataset_url(client.api_url, target.id),
+        queue_url=queue_url(client.api_url, target.id),
+        created=created,
+        updated=len(planned) - created,
+        new_dataset=created_dataset,
+    )
