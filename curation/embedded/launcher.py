@@ -111,7 +111,12 @@ def start(
     python, redis_program = argilla_python(), redis_server()
     redis, server, worker = services(home)
     previous = read_credentials(home)
-    if previous is not None and server.running() and _answers(previous.url):
+    if previous is not None and server.running():
+        if not _answers(previous.url):
+            raise CurationError(
+                f"the Argilla server in {home} runs but does not answer at {previous.url} "
+                f"(log: {server.log_file}); stop it with `curate server stop`"
+            )
         _start_redis(redis, layout, redis_program)
         _start_worker(worker, layout, python)
         return previous, False

@@ -266,8 +266,15 @@ async def _text_match(dataset: Dataset, query: TextQuery | str) -> tuple[TextMat
     exists = await _query(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :t", {"t": table}
     )
-    column = sql_schema.fts_column(query.field) if query.field else None
-    return to_fts5(query.q, column), table if exists else None
+    if not query.field:
+        return to_fts5(query.q), table if exists else None
+    kind = await _query(
+        "SELECT json_extract(settings, '$.type') FROM fields WHERE dataset_id = :d AND name = :f",
+        {"d": dataset.id.hex, "f": query.field},
+    )
+    if not kind or kind[0][0] not in sql_schema.SEARCHABLE_FIELD_TYPES:
+        return to_fts5(query.q), None  # an image field: nothing in it matches words
+    return to_fts5(query.q, sql_schema.fts_column(query.field)), table if exists else None
 
 
 async def _question_types(dataset: Dataset) -> dict[str, str]:

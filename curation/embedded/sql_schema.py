@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 VERSIONS_TABLE = "curation_versions"
 FTS_TOKENIZER = "unicode61 remove_diacritics 0 tokenchars '_'"
+SEARCHABLE_FIELD_TYPES = ("text", "chat", "custom")
 
 BASE_STATEMENTS = (
     f"CREATE TABLE IF NOT EXISTS {VERSIONS_TABLE} "
@@ -64,17 +65,16 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _field_text(row: str, name: str, field_type: str) -> str | None:
-    """SQL giving the searchable text of one field of `row` (None: not searchable)."""
+def _field_text(row: str, name: str, field_type: str) -> str:
+    """SQL giving the searchable text of a text, chat or custom field of `row` (images are
+    not searchable, as in argilla-server's Elasticsearch mapping)."""
     path = _literal(json_path(name))
-    if field_type in ("text", "custom"):
-        return f"json_extract({row}.fields, {path})"
     if field_type == "chat":
         return (
             "(SELECT group_concat(json_extract(m.value, '$.content'), ' ') "
             f"FROM json_each({row}.fields, {path}) m)"
         )
-    return None  # images are not searchable, as in Argilla's Elasticsearch mapping
+    return f"json_extract({row}.fields, {path})"
 
 
 def fts_statements(dataset_id: str, fields: Sequence[tuple[str, str]]) -> list[str]:
@@ -83,14 +83,14 @@ def fts_statements(dataset_id: str, fields: Sequence[tuple[str, str]]) -> list[s
     `fields`: (name, type) of every field of the dataset. No searchable field: no table.
     """
     columns = [(fts_column(name), name, kind) for name, kind in fields if '"' not in name]
-    columns = [(column, name, kind) for column, name, kind in columns if kind != "image"]
+    columns = [c for c in columns if c[2] in SEARCHABLE_FIELD_TYPES]
     if not columns:
         return []
     table = fts_table(dataset_id)
     names = ", ".join(column for column, _, _ in columns)
 
     def values(row: str) -> str:
-        return ", ".join(_field_text(row, name, kind) or "NULL" for _, name, kind in columns)
+        return ", ".join(_field_text(row, name, kind) for _, name, kind in columns)
 
     insert = f"INSERT INTO {table}(rowid, {names}) VALUES (new.rowid, {values('new')});"
     delete = f"DELETE FROM {table} WHERE rowid = old.rowid;"
@@ -140,13 +140,21 @@ def ensure_all() -> None:
 
         for statement in BASE_STATEMENTS:
             run(statement)
-        for (dataset_id,) in run("SELECT id FROM datasets WHERE status = 'ready'"):
-            if not _fts_is_current(run, dataset_id):
+        ready = [
+            dataset_id for (dataset_id,) in run("SELECT id FROM datasets WHERE status = 'ready'")
+        ]
+        for (table,) in run(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'curation_fts_*'"
+        ):
+            dataset_id = table.removeprefix("curation_fts_")
+            if len(dataset_id) == 32 and dataset_id not in ready:  # its dataset is gone
+                for statement in fts_drop_statements(dataset_id):
+                    run(statement)
+        for dataset_id in ready:
+            build = fts_statements(dataset_id, run(FIELDS_QUERY, {"dataset_id": dataset_id}))
+            if build and not _fts_is_current(run, dataset_id):
                 log.info("building the text index of dataset %s", dataset_id)
-                fields = run(FIELDS_QUERY, {"dataset_id": dataset_id})
-                for statement in fts_drop_statements(dataset_id) + fts_statements(
-                    dataset_id, fields
-                ):
+                for statement in fts_drop_statements(dataset_id) + build:
                     run(statement)
     sync_engine.dispose()
 

@@ -55,6 +55,7 @@ class RecordSearch:
         self.source = "records r"  # FROM clause
         self.score = "1.0"
         self.order: list[str] = []
+        self.keys: list[str] = []  # sort key expressions, selected as k0, k1, ...
 
     def param(self, value: Any) -> str:
         name = f"p{len(self.params)}"
@@ -78,7 +79,7 @@ class RecordSearch:
             return self._record_filter(filter, scope.property)
         if isinstance(scope, MetadataFilterScope):
             path = self.param(json_path(scope.metadata_property))
-            return self._any_value(f"json_each(r.metadata, {path})", filter)
+            return self._any_value("r.metadata", path, filter)
         if isinstance(scope, SuggestionFilterScope):
             return self._suggestion_filter(filter, scope)
         if isinstance(scope, ResponseFilterScope):
@@ -104,7 +105,7 @@ class RecordSearch:
     def _suggestion_filter(self, filter: Filter, scope: SuggestionFilterScope) -> str:
         condition = self._suggestion_of(scope.question)
         if scope.property in ("value", "score"):
-            match = self._any_value(f"json_each(s.{scope.property})", filter)
+            match = self._any_value(f"s.{scope.property}", "'$'", filter)
         elif scope.property in ("agent", "type"):
             column = f"s.{scope.property}"
             if isinstance(filter, TermsFilter):
@@ -119,7 +120,7 @@ class RecordSearch:
         of_user = f" AND x.user_id = {self.param(scope.user.id.hex)}" if scope.user else ""
         if scope.question:
             path = self.param(json_path(scope.question, "value"))
-            match = self._any_value(f'json_each(x."values", {path})', filter)
+            match = self._any_value('x."values"', path, filter)
             return (
                 f"EXISTS (SELECT 1 FROM responses x WHERE x.record_id = r.id{of_user} AND {match})"
             )
@@ -139,29 +140,53 @@ class RecordSearch:
             return "(" + " OR ".join(parts) + ")"
         raise UnprocessableEntityError(f"cannot filter responses by {scope}")
 
-    def _any_value(self, source: str, filter: Filter) -> str:
-        """Some value from the table-valued `source` (a scalar or a list's items) matches."""
+    def _any_value(self, document: str, path: str, filter: Filter) -> str:
+        """The value at `path` of the JSON `document` matches, or for a list one of its items.
+
+        Scalars (the common case) go through json_extract, lists through json_each, which
+        costs several times more per row.
+        """
+        value = f"json_extract({document}, {path})"
         if isinstance(filter, TermsFilter):
             values = ", ".join(self.param(str(v)) for v in filter.values)
-            match = (
+            scalar = f"CAST({value} AS TEXT) IN ({values})"
+            item = (
                 f"v.type NOT IN ('null', 'object', 'array') AND CAST(v.value AS TEXT) IN ({values})"
             )
         else:
-            match = self._range("v.value", filter)
-        return f"EXISTS (SELECT 1 FROM {source} v WHERE {match})"
+            scalar = self._range(value, filter, typed=f"typeof({value})")
+            item = self._range("v.value", filter, typed="v.type")
+        return (
+            f"CASE json_type({document}, {path}) WHEN 'array' THEN "
+            f"EXISTS (SELECT 1 FROM json_each({document}, {path}) v WHERE {item}) "
+            f"ELSE {scalar} END"
+        )
 
-    def _range(self, column: str, filter: RangeFilter, convert: Any = None) -> str:
+    def _extreme_value(self, document: str, path: str, extreme: str) -> str:
+        """The value at `path`, or for a list its smallest (MIN) or largest (MAX) item."""
+        return (
+            f"CASE json_type({document}, {path}) WHEN 'array' THEN "
+            f"(SELECT {extreme}(v.value) FROM json_each({document}, {path}) v "
+            "WHERE v.type != 'null') "
+            f"ELSE json_extract({document}, {path}) END"
+        )
+
+    def _range(
+        self, column: str, filter: RangeFilter, convert: Any = None, typed: str | None = None
+    ) -> str:
+        """Bounds on `column`; `typed` (its SQL or JSON type) keeps numbers and texts apart,
+        since SQLite orders every text above every number."""
         parts = []
         for bound, operator in ((filter.ge, ">="), (filter.le, "<=")):
             if bound is None:
                 continue
             value = convert(bound) if convert else bound
             parts.append(f"{column} {operator} {self.param(value)}")
-        if column == "v.value":
+        if typed is not None:
             numeric = all(
                 isinstance(b, (int, float)) for b in (filter.ge, filter.le) if b is not None
             )
-            parts.insert(0, "v.type IN ('integer', 'real')" if numeric else "v.type = 'text'")
+            parts.insert(0, f"{typed} IN ('integer', 'real')" if numeric else f"{typed} = 'text'")
         return " AND ".join(parts)
 
     def _suggestion_of(self, question: str) -> str:
@@ -200,8 +225,9 @@ class RecordSearch:
         """Explicit sort; Elasticsearch returns no score then, and neither do we."""
         for order in sort:
             descending = str(order.order) == "desc"
-            key = self._sort_key(order.scope, descending, question_types)
-            self.order.append(f"({key}) IS NULL, ({key}) {'DESC' if descending else 'ASC'}")
+            self.keys.append(self._sort_key(order.scope, descending, question_types))
+            key = f"k{len(self.keys) - 1}"
+            self.order.append(f"{key} IS NULL, {key} {'DESC' if descending else 'ASC'}")
         self.score = "NULL"
 
     def shuffle_for(self, user_id: UUID | str) -> None:
@@ -224,31 +250,27 @@ class RecordSearch:
             return f"r.{scope.property}"
         if isinstance(scope, MetadataFilterScope):
             path = self.param(json_path(scope.metadata_property))
-            return (
-                f"SELECT {extreme}(v.value) FROM json_each(r.metadata, {path}) v "
-                "WHERE v.type != 'null'"
-            )
+            return self._extreme_value("r.metadata", path, extreme)
         if isinstance(scope, SuggestionFilterScope):
             condition = self._suggestion_of(scope.question)
             if scope.property in ("value", "score"):
-                return (
-                    f"SELECT {extreme}(v.value) "
-                    f"FROM suggestions s, json_each(s.{scope.property}) v "
-                    f"WHERE {condition} AND v.type != 'null'"
-                )
+                key = self._extreme_value(f"s.{scope.property}", "'$'", extreme)
+                return f"(SELECT {key} FROM suggestions s WHERE {condition})"
             if scope.property in ("agent", "type"):
-                return f"SELECT s.{scope.property} FROM suggestions s WHERE {condition}"
+                return f"(SELECT s.{scope.property} FROM suggestions s WHERE {condition})"
             raise UnprocessableEntityError(f"cannot sort by suggestion `{scope.property}`")
         if isinstance(scope, ResponseFilterScope):
             of_user = f" AND x.user_id = {self.param(scope.user.id.hex)}" if scope.user else ""
             if scope.question:
                 path = self.param(json_path(scope.question, "value"))
                 mode = "AVG" if question_types.get(scope.question) == "rating" else extreme
+                value = self._extreme_value('x."values"', path, extreme)
                 return (
-                    f'SELECT {mode}(v.value) FROM responses x, json_each(x."values", {path}) v '
-                    f"WHERE x.record_id = r.id{of_user} AND v.type != 'null'"
+                    f"(SELECT {mode}({value}) FROM responses x WHERE x.record_id = r.id{of_user})"
                 )
-            return f"SELECT {extreme}(x.status) FROM responses x WHERE x.record_id = r.id{of_user}"
+            return (
+                f"(SELECT {extreme}(x.status) FROM responses x WHERE x.record_id = r.id{of_user})"
+            )
         raise UnprocessableEntityError(f"cannot sort by {scope}")
 
     # --- SQL --------------------------------------------------------------------------
@@ -257,13 +279,21 @@ class RecordSearch:
         return f"FROM {self.source} WHERE {' AND '.join(self.where)}"
 
     def page_sql(self, limit: int, offset: int) -> str:
-        """Rows (id, score, total) of one page; `total` counts every match."""
+        """Rows (id, score, total) of one page; `total` counts every match.
+
+        The sort keys are columns of an inner query, computed once per record.
+        """
         order = [*self.order]
         if self.score == "t.rank" and not order:
-            order.append("t.rank DESC")
-        order += ["r.inserted_at ASC", "r.rowid ASC"]
+            order.append("score DESC")
+        order += ["inserted_at ASC", "rid ASC"]
+        keys = "".join(f", {key} AS k{i}" for i, key in enumerate(self.keys))
+        matches = (
+            f"SELECT r.id AS id, r.rowid AS rid, r.inserted_at AS inserted_at, "
+            f"{self.score} AS score{keys} {self._from()}"
+        )
         return (
-            f"SELECT r.id, {self.score} AS score, count(*) OVER () AS total {self._from()} "
+            f"SELECT id, score, count(*) OVER () AS total FROM ({matches}) "
             f"ORDER BY {', '.join(order)} LIMIT {self.param(limit)} OFFSET {self.param(offset)}"
         )
 
