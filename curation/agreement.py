@@ -40,8 +40,6 @@ from statsmodels.stats.inter_rater import cohens_kappa, fleiss_kappa
 from curation.errors import CurationError
 
 if TYPE_CHECKING:
-    import argilla as rg
-
     from curation.config import Config
 
 COLUMNS = (
@@ -720,10 +718,8 @@ class _PairStats:
 
 
 # --- reading a dataset from Argilla ---------------------------------------------------
-# `responses_from_argilla` stands in for the review loop's pull until it lands;
-# `agreement_from_argilla` is the body of `curate agreement`.
-
-TABLE_COLUMNS = (*COLUMNS, "suggestion_score", "suggestion_agent")
+# `agreement_from_argilla` is the body of `curate agreement`; the responses come from the
+# review loop's pull (incremental: a second run fetches only what changed).
 
 
 def agreement_from_argilla(
@@ -735,87 +731,20 @@ def agreement_from_argilla(
     resamples: int = DEFAULT_RESAMPLES,
 ) -> dict[str, Any]:
     """`compute_agreement` on a live Argilla dataset, its questions taken from its settings."""
-    import httpx
-    from argilla._exceptions import ArgillaError
-
     from curation.review.connection import connect
+    from curation.review.pull import pull
 
     _check_level(alpha_level)  # before any network work
-    client = connect(config)
-    try:
-        found = find_dataset(client, dataset, workspace)
-        types, values = question_settings(found)
-        table = responses_from_argilla(client, found)
-    except (httpx.HTTPError, ArgillaError) as error:
-        url = client.api_url
-        raise CurationError(f"reading {dataset!r} from Argilla at {url} failed: {error}") from None
+    pulled = pull(connect(config), dataset, workspace)
     return compute_agreement(
-        table,
+        pulled.responses,
         dataset,
         question,
         alpha_level,
-        question_values=values,
-        question_types=types,
+        question_values=pulled.question_values,
+        question_types=pulled.question_types,
         resamples=resamples,
     )
-
-
-def find_dataset(client: rg.Argilla, name: str, workspace: str | None) -> rg.Dataset:
-    """The dataset in `workspace`, or the only one of that name in any workspace."""
-    with warnings.catch_warnings():  # the SDK warns on stderr for each name it does not find
-        warnings.simplefilter("ignore")
-        if workspace is not None:
-            space = client.workspaces(name=workspace)
-            found = None if space is None else client.datasets(name=name, workspace=space)
-            if found is None:
-                raise CurationError(f"no dataset {name!r} in workspace {workspace!r}")
-            return found
-        matches = [d for d in client.datasets if d.name == name]
-    if not matches:
-        raise CurationError(f"no dataset {name!r} in any workspace")
-    if len(matches) > 1:
-        spaces = ", ".join(sorted(d.workspace.name for d in matches))
-        raise CurationError(
-            f"dataset name {name!r} is in several workspaces ({spaces}): use --workspace"
-        )
-    return matches[0]
-
-
-def question_settings(dataset: rg.Dataset) -> tuple[dict[str, str], dict[str, list[Any]]]:
-    """Each question's type, and its allowed values (rating scale, labels in their order)."""
-    types, values = {}, {}
-    for q in dataset.settings.questions:
-        types[q.name] = q.type
-        if q.type == "rating":
-            values[q.name] = list(q.values)
-        elif q.type in {"label_selection", "multi_label_selection"}:
-            values[q.name] = list(q.labels)
-    return types, values
-
-
-def responses_from_argilla(client: rg.Argilla, dataset: rg.Dataset) -> pd.DataFrame:
-    """The tidy responses table (every status), read record by record with the SDK."""
-    usernames = {str(user.id): user.username for user in client.users}
-    types = {q.name: q.type for q in dataset.settings.questions}
-    rows = []
-    for record in dataset.records(with_responses=True, with_suggestions=True):
-        suggestions = {s.question_name: s for s in record.suggestions}
-        for response in record.responses:
-            suggestion = suggestions.get(response.question_name)
-            rows.append(
-                (
-                    str(record.id),
-                    usernames.get(str(response.user_id), str(response.user_id)),
-                    response.question_name,
-                    types[response.question_name],
-                    response.value,
-                    getattr(response.status, "value", response.status),
-                    None if suggestion is None else suggestion.value,
-                    None if suggestion is None else suggestion.score,
-                    None if suggestion is None else suggestion.agent,
-                )
-            )
-    return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
 
 
 # --- rich tables -----------------------------------------------------------------------
