@@ -19,9 +19,9 @@ bulk log of records with 2 fields, 3 suggestions, 5 metadata and a 384-d vector
    updates) now runs as a cached executemany. Validating each new record built a scratch
    `Record(dataset=dataset)`, whose backref appended it to `dataset.records` (and warned
    that it could not be saved); the scratch record now gets its dataset without events.
-   After the commit the records were reloaded with their suggestions' questions and their
-   responses' users, which only the Elasticsearch document used; the API answer needs the
-   suggestions, responses and vectors themselves, which are still loaded.
+   After the commit the records were reloaded with their suggestions' questions, their
+   responses' users and their submitted responses, which only the Elasticsearch document
+   used; the API answer needs the suggestions, responses and vectors, still loaded.
 4. JSON: JSON columns (a vector is 384 floats), request bodies and responses used the
    standard library, whose float formatting is slow (0.3 ms per vector). pydantic-core's
    Rust encoder and decoder read and write the same values; a body it cannot parse goes
@@ -188,7 +188,6 @@ def _lighter_bulk_logs() -> None:
             .filter(Record.id.in_([record.id for record in records]))
             .options(
                 selectinload(Record.responses),
-                selectinload(Record.responses_submitted),
                 selectinload(Record.suggestions),
                 selectinload(Record.vectors),
             )
