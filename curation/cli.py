@@ -356,11 +356,40 @@ def export(
     local_dir: Annotated[
         Optional[Path], typer.Option("--local-dir", help="Write here instead.")
     ] = None,
+    test_size: Annotated[
+        Optional[float],
+        typer.Option("--test-size", help="Held-out test split: a share (< 1) or a row count."),
+    ] = None,
+    license: Annotated[
+        Optional[str], typer.Option("--license", help="Licence id on the dataset card.")
+    ] = None,
     run: RunOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Export the approved rows as a datasets dataset (Hub or local folder)."""
-    raise NotAvailableYet("export")
+    """Export the approved rows as a datasets dataset (Hub or local folder).
+
+    sft: a `messages` column (the corrected response where reviewers fixed it); dpo:
+    `prompt`, `chosen` (the side reviewers preferred), `rejected`, `score_chosen`,
+    `score_rejected`; both with provenance columns. Only approved records; none is an
+    error. --run puts the run's funnel, settings and agreement on the dataset card. The
+    Hub token comes from HF_TOKEN or the stored login and is never printed or written.
+    """
+    from curation.config import load_config
+    from curation.export.command import ExportRequest, export
+
+    request = ExportRequest(
+        dataset=dataset,
+        format=format,
+        workspace=workspace,
+        repo_id=repo_id,
+        private=private,
+        local_dir=local_dir,
+        test_size=test_size,
+        run=run,
+        license=license,
+    )
+    result = export(load_config(config), request)
+    console.print(result.summary(), highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -254,6 +254,20 @@ class DashboardConfig(Section):
     )
 
 
+class ExportConfig(Section):
+    """`curate export`: the dataset card's licence and the optional held-out split."""
+
+    license: str = Field(
+        default="unknown",
+        description="licence id on the dataset card (a Hub licence id such as apache-2.0); "
+        "it depends on the terms of the generating models and the seeds",
+    )
+    test_size: float | None = Field(
+        default=None, gt=0, description="held-out test split: a share (< 1) or a row count"
+    )
+    split_seed: int = Field(default=0, description="seed of the train/test shuffle")
+
+
 class Config(BaseSettings):
     """The effective configuration: defaults < YAML file < environment."""
 
@@ -268,6 +282,7 @@ class Config(BaseSettings):
     argilla: ArgillaConfig = Field(default_factory=ArgillaConfig)
     review: ReviewConfig = Field(default_factory=ReviewConfig)
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
 
     @classmethod
     def settings_customise_sources(

@@ -88,6 +88,12 @@ def review_pull(ctx: DemoContext) -> str:
     return pull_step(ctx)
 
 
+def export_local(ctx: DemoContext) -> str:
+    from curation.export.command import demo_step
+
+    return demo_step(ctx)
+
+
 # The steps run in this order; each returns a one-line result for the summary. The
 # dashboard stays last: it shows what the steps before it wrote.
 STEPS: list[tuple[str, Callable[[DemoContext], str]]] = [
@@ -96,6 +102,7 @@ STEPS: list[tuple[str, Callable[[DemoContext], str]]] = [
     ("review: push to Argilla", review_push),
     ("review: SIMULATED reviewers (demo only)", review_simulated),
     ("review: pull + agreement", review_pull),
+    ("export: approved rows to exports/ (sft, dpo)", export_local),
     ("dashboard", start_dashboard),
 ]
 
