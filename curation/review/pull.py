@@ -218,11 +218,15 @@ def _pull(client: rg.Argilla, found: rg.Dataset, cache_root: Path) -> Pulled:
         fetched = list(_list_all(http, dataset_id))
         records, full = _to_frame(fetched, names), True
     else:
-        fetched = list(_search(http, dataset_id, _since(state["max_updated_at"])))
-        if activity != state["last_activity_at"]:
-            answered = list(_search(http, dataset_id, _answered()))
-            cached = _without_responses(cached, {r["id"] for r in answered})
-            fetched += answered
+        fetched = []
+        responded = activity != state["last_activity_at"]
+        if responded:
+            fetched = list(_search(http, dataset_id, _answered()))
+            cached = _without_responses(cached, {r["id"] for r in fetched})
+        # Records updated since (new, re-pushed, status changed); when the answered ones
+        # were just fetched, only those nobody answered, so none is fetched twice.
+        since = _since(state["max_updated_at"], unanswered_only=responded)
+        fetched += list(_search(http, dataset_id, since))
         records = _merge(cached, _to_frame(fetched, names))
         full = False
         if len(records) != total:
@@ -283,18 +287,29 @@ def _list_all(http: Any, dataset_id: str) -> Iterator[dict[str, Any]]:
         offset += len(page)
 
 
-def _since(moment: str | None) -> dict[str, Any] | None:
-    """Records updated after `moment` (the filter has only `ge`: one microsecond later)."""
+def _since(moment: str | None, unanswered_only: bool) -> dict[str, Any] | None:
+    """Records updated after `moment` (the filter has only `ge`: one microsecond later).
+
+    `unanswered_only`: and nobody has answered (response status `pending`, which without
+    a user means no response at all).
+    """
     if moment is None:
         return None
     after = (pd.Timestamp(moment) + pd.Timedelta(microseconds=1)).isoformat()
     scope = {"entity": "record", "property": "updated_at"}
-    return {"and": [{"type": "range", "scope": scope, "ge": after}]}
+    filters = [{"type": "range", "scope": scope, "ge": after}]
+    if unanswered_only:
+        filters.append(_status_filter(["pending"]))
+    return {"and": filters}
 
 
 def _answered() -> dict[str, Any]:
+    return {"and": [_status_filter(RESPONSE_STATUSES)]}
+
+
+def _status_filter(statuses: list[str]) -> dict[str, Any]:
     scope = {"entity": "response", "property": "status"}
-    return {"and": [{"type": "terms", "scope": scope, "values": RESPONSE_STATUSES}]}
+    return {"type": "terms", "scope": scope, "values": statuses}
 
 
 def _search(http: Any, dataset_id: str, filters: dict[str, Any] | None) -> Iterator[dict]:

@@ -189,7 +189,7 @@ def _probability(distribution: Any, rating: int | None) -> float | None:
     return _number(values[rating - SCALE[0]])
 
 
-def _item(row: pd.Series, column: str, index: Any) -> Any:
+def _item(row: dict[str, Any], column: str, index: Any) -> Any:
     """`row[column][index]` for list columns; None when absent."""
     values = row.get(column)
     try:
@@ -214,7 +214,7 @@ def _clean(metadata: dict[str, Any], template: Template) -> dict[str, Any]:
     return clean
 
 
-def _common_metadata(row: pd.Series) -> dict[str, Any]:
+def _common_metadata(row: dict[str, Any]) -> dict[str, Any]:
     names = (
         "source",
         "complexity",
@@ -231,12 +231,18 @@ def plan_records(
     rows: pd.DataFrame, template: Template, weights: RoutingWeights
 ) -> list[PlannedRecord]:
     """The records a push writes, one per row (pure: no server needed)."""
-    priorities = routing.priority(routing.signals(rows, template), weights)
-    build = _instruction_record if template == "instruction" else _preference_record
-    return [build(row, float(priorities[index])) for index, row in rows.iterrows()]  # type: ignore[arg-type]
+    priorities = routing.priority(routing.signals(rows, template), weights).tolist()
+    as_dicts = rows.to_dict("records")
+    if template == "instruction":
+        return [_instruction_record(row, p) for row, p in zip(as_dicts, priorities, strict=True)]
+    disagreement = routing.judge_disagreement(rows).tolist()
+    return [
+        _preference_record(row, p, d)
+        for row, p, d in zip(as_dicts, priorities, disagreement, strict=True)
+    ]
 
 
-def _instruction_record(row: pd.Series, priority: float) -> PlannedRecord:
+def _instruction_record(row: dict[str, Any], priority: float) -> PlannedRecord:
     agent = row.get("judge_model")
     agent = str(agent) if isinstance(agent, str) and agent else None
     rating = _rating(row.get("rating"))
@@ -258,7 +264,7 @@ def _instruction_record(row: pd.Series, priority: float) -> PlannedRecord:
     )
 
 
-def _preference_record(row: pd.Series, priority: float) -> PlannedRecord:
+def _preference_record(row: dict[str, Any], priority: float, disagreement: float) -> PlannedRecord:
     record_id = str(row["id"])
     side = chosen_side(record_id)
     other = "b" if side == "a" else "a"
@@ -296,14 +302,13 @@ def _preference_record(row: pd.Series, priority: float) -> PlannedRecord:
         if rating is not None:
             score = _probability(sides[name]["distribution"], rating)
             suggestions[f"rating_{name}"] = (rating, score, agent)
-    disagreement = routing.judge_disagreement(row.to_frame().T).iloc[0]
     metadata = {
         **_common_metadata(row),
         "priority": priority,
         "judge_rating_a": sides["a"]["rating"],
         "judge_rating_b": sides["b"]["rating"],
         "margin": margin,
-        "judge_disagreement": None if pd.isna(disagreement) else float(disagreement),
+        "judge_disagreement": disagreement,
         "ai_chosen_side": side,
         "length_a": len(sides["a"]["text"]),
         "length_b": len(sides["b"]["text"]),

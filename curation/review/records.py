@@ -88,7 +88,7 @@ def decisions(pulled: Pulled, min_submitted: int | None = None) -> pd.DataFrame:
     frame = record_frame(pulled)
     if frame.empty:
         return frame
-    decided = consensus.decide(pulled.responses, frame["record_id"], template, needed)
+    decided = _decide(pulled.responses, frame["record_id"], template, needed)
     frame = frame.merge(decided, on="record_id", how="left")
     for question, qtype in pulled.question_types.items():
         if qtype == "rating" and f"human_{question}" not in frame:
@@ -113,6 +113,23 @@ def decisions(pulled: Pulled, min_submitted: int | None = None) -> pd.DataFrame:
     frame["approved_by"] = approved_by
     frame.loc[auto, "decision"] = "approved"
     return frame
+
+
+def _decide(
+    responses: pd.DataFrame, record_ids: pd.Series, template: Template, needed: int
+) -> pd.DataFrame:
+    """`consensus.decide`, asked once for all the records nobody has answered.
+
+    `decide` costs a few milliseconds per record; most records of a large dataset have
+    no response yet, and its answer for each of those is the same row.
+    """
+    answered = record_ids[record_ids.isin(set(responses["record_id"]))]
+    parts = [consensus.decide(responses, answered, template, needed)]
+    rest = record_ids[~record_ids.isin(set(answered))]
+    if len(rest):
+        blank = consensus.decide(responses.iloc[0:0], ["?"], template, needed)
+        parts.append(blank.loc[[0] * len(rest)].assign(record_id=rest.to_numpy()))
+    return pd.concat(parts, ignore_index=True)
 
 
 def _mean_submitted(responses: pd.DataFrame, question: str) -> pd.Series:
