@@ -175,8 +175,10 @@ def test_push_twice_updates_in_place_keeps_every_response_and_adds_new_rows(argi
     answer(people["bob"], ids["pair-0"], status="draft", preferred="b")
     answer(people["carol"], ids["pair-1"], status="discarded")
 
-    # The judge changed its mind (new ratings, model, uncertainty) and two rows are new.
+    # The judge changed its mind (new ratings, model, uncertainty) and two rows are new;
+    # this time it gave pair-5's rejected response no rating.
     again = pref_rows(8, chosen_rating=3.6, judge_model="judge-2", judge_uncertainty=0.5)
+    again.loc[5, "rejected_rating"] = None
     second = push(argilla_server, again, "preference", name, workspace)
     assert (second.created, second.updated, second.new_dataset) == (2, 6, False)
 
@@ -192,6 +194,9 @@ def test_push_twice_updates_in_place_keeps_every_response_and_adds_new_rows(argi
         assert suggestions["preferred"] == (side, "judge-2")
         assert suggestions[f"rating_{side}"] == (4, "judge-2")  # 3.6 now, was 4.6
         assert len(after[record_id]["vectors"][VECTOR]) == 384
+    rejected_side = "b" if chosen_side("pair-5") == "a" else "a"
+    assert f"rating_{rejected_side}" not in after["pair-5"]["suggestions"]  # no stale answer
+    assert f"rating_{rejected_side}" in after["pair-4"]["suggestions"]
     me = {who: str(a.client.me.id) for who, a in people.items()}
     kept = {
         (record_id, r["user_id"], r["status"], json.dumps(r["values"], sort_keys=True))

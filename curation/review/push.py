@@ -435,7 +435,9 @@ def push_records(
                 )
                 record.dataset = target
                 records.append(record.api_model())
-            client.api.records.bulk_upsert(target.id, records)
+            saved, _ = client.api.records.bulk_upsert(target.id, records)
+            if not created_dataset:
+                _drop_stale_suggestions(client, target, batch, saved)
             progress.advance(task, len(batch))
     created = record_count(client, target.id) - before
     return PushResult(
@@ -448,3 +450,27 @@ def push_records(
         updated=len(planned) - created,
         new_dataset=created_dataset,
     )
+
+
+def _drop_stale_suggestions(
+    client: rg.Argilla, dataset: rg.Dataset, batch: Sequence[PlannedRecord], saved: list
+) -> None:
+    """Delete suggestions a re-push no longer makes (the judge gave no value this time).
+
+    The bulk upsert only adds and replaces suggestions; without this an old AI answer
+    would stay on the record as if it were current.
+    """
+    question_ids = {str(q.id): q.name for q in dataset.settings.questions}
+    wanted = {item.id: set(item.suggestions) for item in batch}
+    for model in saved:
+        stale = [
+            str(suggestion.id)
+            for suggestion in model.suggestions or []
+            if question_ids.get(str(suggestion.question_id))
+            not in wanted.get(model.external_id, ())
+        ]
+        if stale:
+            response = client.api.http_client.delete(
+                f"/api/v1/records/{model.id}/suggestions", params={"ids": ",".join(stale)}
+            )
+            response.raise_for_status()
