@@ -179,8 +179,11 @@ def test_push_twice_updates_in_place_keeps_every_response_and_adds_new_rows(argi
     # this time it gave pair-5's rejected response no rating.
     again = pref_rows(8, chosen_rating=3.6, judge_model="judge-2", judge_uncertainty=0.5)
     again.loc[5, "rejected_rating"] = None
-    second = push(argilla_server, again, "preference", name, workspace)
+    second = push(argilla_server, again, "preference", name, workspace, min_submitted=3)
     assert (second.created, second.updated, second.new_dataset) == (2, 6, False)
+    settings = argilla_server.client.datasets(name=name, workspace=workspace).settings
+    assert settings.distribution.min_submitted == 3  # --min-submitted updates the overlap
+    assert "at least **3**" in settings.guidelines
 
     after = server_records(argilla_server, name, workspace)
     assert sorted(after) == sorted(f"pair-{i}" for i in range(8))  # no duplicate

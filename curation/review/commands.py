@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curation.config import Config
@@ -182,9 +183,15 @@ def _replace_rows(path: Path, dataset: str, rows: pa.Table) -> None:
     """Write `rows` as the dataset's rows of a run file, keeping other datasets' rows."""
     if path.exists():
         existing = pq.read_table(path)
-        if existing.schema.equals(rows.schema, check_metadata=False):
-            keep = existing.filter(pa.compute.not_equal(existing["dataset"], dataset))
-            rows = pa.concat_tables([keep, rows.cast(keep.schema)])
+        try:
+            existing = existing.select(rows.schema.names).cast(rows.schema)
+        except (KeyError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+            raise CurationError(
+                f"{path} has other columns than a pull writes ({error}); move it away and pull "
+                "every dataset again"
+            ) from None
+        keep = existing.filter(pc.not_equal(existing["dataset"], dataset))
+        rows = pa.concat_tables([keep, rows])
     write_parquet(rows, path)
 
 

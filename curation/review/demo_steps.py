@@ -65,6 +65,22 @@ def instruction_rows(selected: pd.DataFrame) -> pd.DataFrame:
 
 
 SKIPPED = f"skipped: no {SELECTED} in the run (the generate and select steps make it)"
+NOTHING = f"skipped: {SELECTED} has no pair to review"
+
+
+def _selected(ctx: DemoContext) -> pd.DataFrame | None:
+    """The selected pairs to review (None: the run has no selection yet)."""
+    path = ctx.run.file(SELECTED)
+    if not path.exists():
+        return None
+    selected = pd.read_parquet(path)
+    return selected[selected["chosen"].notna()].reset_index(drop=True)
+
+
+def _skip(ctx: DemoContext) -> str | None:
+    """Why the review steps have nothing to do, or None."""
+    selected = _selected(ctx)
+    return SKIPPED if selected is None else NOTHING if selected.empty else None
 
 
 def _datasets(ctx: DemoContext) -> list[tuple[str, str]]:
@@ -78,11 +94,10 @@ def push_step(ctx: DemoContext) -> str:
     from curation.review.connection import connect
     from curation.review.push import check_rows
 
+    selected = _selected(ctx)
+    if selected is None or selected.empty:
+        return SKIPPED if selected is None else NOTHING
     path = ctx.run.file(SELECTED)
-    if not path.exists():
-        return SKIPPED
-    selected = pd.read_parquet(path)
-    selected = selected[selected["chosen"].notna()].reset_index(drop=True)
     client = connect(ctx.config)
     results = []
     for name, template in _datasets(ctx):
@@ -101,8 +116,9 @@ def simulate_step(ctx: DemoContext) -> str:
     from curation.review.simulate import LABEL, simulate
 
     count = ctx.config.review.simulated_reviewers
-    if not ctx.run.file(SELECTED).exists():
-        return SKIPPED
+    skip = _skip(ctx)
+    if skip:
+        return skip
     if count == 0:
         return "skipped (review.simulated_reviewers is 0)"
     client = connect(ctx.config)
@@ -121,8 +137,9 @@ def pull_step(ctx: DemoContext) -> str:
     from curation.review.connection import connect
     from curation.review.pull import pull
 
-    if not ctx.run.file(SELECTED).exists():
-        return SKIPPED
+    skip = _skip(ctx)
+    if skip:
+        return skip
     client = connect(ctx.config)
     lines = []
     for name, _ in _datasets(ctx):
