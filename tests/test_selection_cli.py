@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from curation.selection.embeddings import list_array
 from curation.selection.reference import reference_select
+from curation.selection.table import list_array
 
 CURATE = [sys.executable, "-m", "curation", "select"]
 
@@ -183,3 +183,39 @@ def test_not_a_parquet_file(tmp_path: Path) -> None:
     (tmp_path / "in.parquet").write_text("id,score\n1,2\n")
     line = one_line_error(curate_select("--input", "in.parquet", *BASE, *EMB, *OK, cwd=tmp_path))
     assert "not a readable Parquet file" in line
+
+
+@pytest.mark.parametrize(
+    "type_",
+    [
+        pa.list_(pa.float64()),
+        pa.list_(pa.float32(), 6),
+        pa.large_list(pa.float16()),
+        pa.list_(pa.field("element", pa.int64(), nullable=False)),
+    ],
+    ids=str,
+)
+def test_embedding_column_of_any_numeric_list_type_comes_out_unchanged(
+    tmp_path: Path, type_: pa.DataType
+) -> None:
+    """The kept embeddings are rebuilt from the matrix, not re-read: same type, same values."""
+    from curation.selection.stage import SelectRequest, select_file
+
+    table, vectors = rich_table()
+    values = pa.array((vectors * 4).round().tolist()).cast(type_)
+    pq.write_table(
+        table.set_column(2, pa.field("embedding", type_), values), tmp_path / "in.parquet"
+    )
+    source = pq.read_table(tmp_path / "in.parquet")
+    request = SelectRequest(
+        input=tmp_path / "in.parquet",
+        score_column="deita_score",
+        embedding_column="embedding",
+        threshold=0.8,
+        budget=30,
+    )
+    result = select_file(request, tmp_path / "out.parquet")
+    out = pq.read_table(tmp_path / "out.parquet")
+    assert out.schema.field("embedding") == source.schema.field("embedding")
+    kept = pa.array(result.selection.kept)
+    assert out["embedding"].to_pylist() == source["embedding"].take(kept).to_pylist()

@@ -99,6 +99,13 @@ def test_stage_selects_with_real_embeddings_and_reruns_without_embedding(tmp_pat
     assert (counts["embedded"], counts["embeddings_cached"], counts["kept"]) == (0, 8, 6)
 
 
+def test_stage_says_it_skipped_when_generation_has_not_run(tmp_path: Path) -> None:
+    run = RunDir.open(tmp_path / "run", tmp_path)
+    line = stage.run_stage(run, SelectionConfig())
+    assert line == "skipped: no preferences.parquet in the run (the generate step makes it)"
+    assert not run.file("selected.parquet").exists()
+
+
 @pytest.mark.slow
 def test_cli_text_column_with_run_cache(tmp_path: Path) -> None:
     run = tmp_path / "run"

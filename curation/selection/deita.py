@@ -91,6 +91,8 @@ def check_arguments(
             f"embeddings must be a matrix with one row per score, got shape {embeddings.shape} "
             f"for {len(scores)} scores"
         )
+    if embeddings.shape[0] and not embeddings.shape[1]:
+        raise CurationError("embeddings have no dimensions")
     if not -1.0 <= threshold <= 1.0:
         raise CurationError(f"threshold must be a cosine similarity in [-1, 1], got {threshold}")
     if budget is not None and budget < 1:
@@ -230,8 +232,8 @@ def select_diverse(
     """Run the Deita filter on an (N, d) embedding matrix and N scores (NaN = no score).
 
     `embeddings` may be float32 or float64 and is only read (a memory map works); extra
-    memory is O(budget x d + block x d). `probe`, `probes` and `block_rows`
-    change the speed, never the result. `progress(n)` is called as n more rows are walked;
+    memory is O(N + (budget + block) x d). `probe`, `probes` and `block_rows` change the
+    speed, never the result. `progress(n)` is called as n more rows are walked;
     `row_name(row)` names a row in an error message.
     """
     scores = np.asarray(scores, dtype=np.float64)

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation.errors import CurationError
+from curation.selection.table import list_array
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -167,13 +168,3 @@ def embeddings_table(ids: pa.Array, model: str, embedded: CachedEmbeddings) -> p
             "embedding": list_array(embedded.vectors),
         }
     )
-
-
-def list_array(matrix: np.ndarray) -> pa.Array:
-    """An (N, d) matrix as a list<float> column without a Python loop (large_list past 2**31)."""
-    rows, dim = matrix.shape
-    values = pa.array(np.ascontiguousarray(matrix).reshape(-1))
-    offsets = np.arange(rows + 1, dtype=np.int64) * dim
-    if rows * dim < 2**31:
-        return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), values)
-    return pa.LargeListArray.from_arrays(pa.array(offsets), values)

@@ -133,7 +133,7 @@ def run_selection(request: SelectRequest, console: Console | None = None) -> Sel
     selection = _select(vectors, scores, request, source, console)
     clock.lap("select")
     result = SelectResult(
-        selected=table.kept_table(source, selection),
+        selected=table.kept_table(source, selection, vectors, request.embedding_column),
         rejected=table.rejected_table(source, selection, scores),
         embeddings=None,
         selection=selection,
@@ -213,7 +213,13 @@ def select_file(
 
 
 def run_stage(run: RunDir, config: SelectionConfig, console: Console | None = None) -> str:
-    """The demo's select step on the run's preferences; skipped when its outputs are current."""
+    """The demo's select step on the run's preferences; skipped when its outputs are current.
+
+    Embeds the `instruction` texts (through the run's `embeddings.parquet`), orders by
+    `deita_score`, and takes threshold, budget and model from the config.
+    """
+    if not run.file(DEMO_INPUT).exists():
+        return f"skipped: no {DEMO_INPUT} in the run (the generate step makes it)"
     request = SelectRequest(
         input=run.file(DEMO_INPUT),
         score_column=DEMO_SCORE,

@@ -188,27 +188,53 @@ def check_output_columns(table: InputTable) -> None:
             )
 
 
-def kept_table(table: InputTable, selection: Selection) -> pa.Table:
-    """The kept rows in keep order, every input column unchanged, plus rank and similarity."""
+def kept_table(
+    table: InputTable,
+    selection: Selection,
+    embeddings: np.ndarray | None = None,
+    embedding_column: str | None = None,
+) -> pa.Table:
+    """The kept rows in keep order, every input column unchanged, plus rank and similarity.
+
+    With the `embeddings` matrix read from `embedding_column`, that column's kept rows are
+    rebuilt from the matrix (the values are exact copies, cast back to the column's type)
+    rather than decoded from the file a second time.
+    """
     kept = selection.kept
     in_input_order = np.sort(kept)
-    pieces: list[pa.RecordBatch | pa.Table] = []
+    rebuilt = embedding_column if embeddings is not None else None
+    names = [name for name in table.schema.names if name != rebuilt]
+    schema = pa.schema([table.schema.field(name) for name in names], table.schema.metadata)
+    pieces: list[pa.RecordBatch] = []
     offset = 0
-    for batch in table.batches():
+    for batch in table.batches(names):
         first, last = np.searchsorted(in_input_order, [offset, offset + batch.num_rows])
         if last > first:
             pieces.append(batch.take(pa.array(in_input_order[first:last] - offset)))
         offset += batch.num_rows
-    taken = (
-        pa.Table.from_batches(pieces, schema=table.schema) if pieces else table.schema.empty_table()
-    )
+    taken = pa.Table.from_batches(pieces, schema=schema) if pieces else schema.empty_table()
     # Rows were taken in input order; put them in keep order.
     result = taken.take(pa.array(np.searchsorted(in_input_order, kept)))
+    if rebuilt is not None:
+        assert embeddings is not None
+        field = table.schema.field(rebuilt)
+        values = list_array(embeddings[kept]).cast(field.type)
+        result = result.add_column(table.schema.names.index(rebuilt), field, values)
     nn = pa.array(
         selection.nn_similarity, type=pa.float64(), mask=np.isnan(selection.nn_similarity)
     )
     result = result.append_column("selection_rank", pa.array(np.arange(len(kept)), pa.int64()))
     return result.append_column("nn_similarity", nn)
+
+
+def list_array(matrix: np.ndarray) -> pa.Array:
+    """An (N, d) matrix as a list<float> column without a Python loop (large_list past 2**31)."""
+    rows, dim = matrix.shape
+    values = pa.array(np.ascontiguousarray(matrix).reshape(-1))
+    offsets = np.arange(rows + 1, dtype=np.int64) * dim
+    if rows * dim < 2**31:
+        return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), values)
+    return pa.LargeListArray.from_arrays(pa.array(offsets), values)
 
 
 def rejected_table(table: InputTable, selection: Selection, scores: np.ndarray) -> pa.Table:
