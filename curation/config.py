@@ -172,9 +172,16 @@ class SelectionConfig(Section):
         default="all-MiniLM-L6-v2",
         description="sentence-transformers model name or path; the default is bundled",
     )
-    threshold: float = 0.9
-    budget: int | None = Field(default=None, description="rows to keep; default: no limit")
-    batch_size: int = 64
+    threshold: float = Field(
+        default=0.9,
+        ge=-1.0,
+        le=1.0,
+        description="keep a row iff its cosine similarity to every kept row is <= this",
+    )
+    budget: int | None = Field(
+        default=None, ge=1, description="rows to keep; default: every row that passes"
+    )
+    batch_size: int = Field(default=64, ge=1, description="texts per embedding batch")
 
 
 class ArgillaConfig(Section):

@@ -70,6 +70,12 @@ def start_dashboard(ctx: DemoContext) -> str:
     return "started" if started else "already running"
 
 
+def select_diverse(ctx: DemoContext) -> str:
+    from curation.selection.stage import run_stage
+
+    return run_stage(ctx.run, ctx.config.selection)
+
+
 def review_push(ctx: DemoContext) -> str:
     from curation.review.demo_steps import push_step
 
@@ -99,6 +105,7 @@ def export_local(ctx: DemoContext) -> str:
 STEPS: list[tuple[str, Callable[[DemoContext], str]]] = [
     ("local LLM", start_llm),
     ("Argilla", start_argilla),
+    ("select: Deita diversity filter", select_diverse),
     ("review: push to Argilla", review_push),
     ("review: SIMULATED reviewers (demo only)", review_simulated),
     ("review: pull + agreement", review_pull),
