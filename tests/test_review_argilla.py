@@ -475,8 +475,12 @@ def test_demo_review_steps_push_simulate_pull_and_write_agreement(argilla_server
     assert said.startswith(LABEL)
     assert "SIMULATED" in run.manifest()["simulated_review"]["note"]
     again = simulate_step(ctx)  # a rerun answers nothing twice
-    assert "0 answers" in again
-    assert "answers" in pull_step(ctx)
+    assert f"{config.review.preference_dataset}: 0 reviews" in again
+    assert "submitted reviews" in pull_step(ctx)
+    assert set(run.manifest()["review"]["push"]) == {
+        config.review.preference_dataset,
+        config.review.instruction_dataset,
+    }
 
     records = pd.read_parquet(run.file("review_records.parquet"))
     assert set(records["dataset"]) == {

@@ -109,7 +109,9 @@ def push_command(
     if skipped:
         console.print(f"skipped {skipped} rows without a pair (pair_null_reason)")
     if run_dir is not None:
-        _record(run_dir, "push", dataset, {"created": result.created, "updated": result.updated})
+        record_counts(
+            run_dir, "push", dataset, {"created": result.created, "updated": result.updated}
+        )
     return result
 
 
@@ -143,18 +145,24 @@ def write_run_files(run: RunDir, pulled: Pulled) -> pd.DataFrame:
     _replace_rows(run.file(FEEDBACK), pulled.dataset, feedback_table(pulled.feedback))
     _replace_rows(run.file(REVIEW_RECORDS), pulled.dataset, _records_table(records))
     counts = decided["decision"].value_counts().to_dict() if not decided.empty else {}
-    _record(
+    record_counts(
         run,
         "pull",
         pulled.dataset,
         {
             "records": len(pulled.records),
+            "submitted_reviews": _reviews(pulled.feedback),
             "submitted_answers": len(pulled.feedback),
             "fetched": pulled.fetched,
             "decisions": {str(k): int(v) for k, v in counts.items()},
         },
     )
     return decided
+
+
+def _reviews(feedback: pd.DataFrame) -> int:
+    """Submitted reviews: one per record and reviewer (a review answers several questions)."""
+    return len(feedback[["record_id", "annotator"]].drop_duplicates())
 
 
 def _records_table(records: pd.DataFrame) -> pa.Table:
@@ -195,7 +203,7 @@ def _replace_rows(path: Path, dataset: str, rows: pa.Table) -> None:
     write_parquet(rows, path)
 
 
-def _record(run: RunDir, stage: str, dataset: str, counts: dict[str, Any]) -> None:
+def record_counts(run: RunDir, stage: str, dataset: str, counts: dict[str, Any]) -> None:
     """Per-dataset counts of a push or pull under `review` in the run manifest."""
     manifest = run.manifest().get("review", {})
     manifest.setdefault(stage, {})[dataset] = counts

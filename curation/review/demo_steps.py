@@ -90,7 +90,7 @@ def _datasets(ctx: DemoContext) -> list[tuple[str, str]]:
 
 def push_step(ctx: DemoContext) -> str:
     """Push the selected pairs as both datasets; their review URLs go into the links."""
-    from curation.review.commands import push_rows
+    from curation.review.commands import push_rows, record_counts
     from curation.review.connection import connect
     from curation.review.push import check_rows
 
@@ -105,6 +105,7 @@ def push_step(ctx: DemoContext) -> str:
         check_rows(rows, template, str(path))
         result = push_rows(client, ctx.config, rows, template, name, run=ctx.run)
         ctx.links[f"Review {name} ({template}), highest priority first"] = result.queue_url
+        record_counts(ctx.run, "push", name, {"created": result.created, "updated": result.updated})
         results.append(f"{name}: +{result.created} new, {result.updated} updated")
     return "; ".join(results)
 
@@ -126,7 +127,9 @@ def simulate_step(ctx: DemoContext) -> str:
     for name, _ in _datasets(ctx):
         done[name] = simulate(client, pull(client, name, ctx.config.argilla.workspace), count)
     ctx.run.update(simulated_review={"note": LABEL, "datasets": done})
-    answered = ", ".join(f"{name}: {d['responses']} answers" for name, d in done.items())
+    answered = ", ".join(
+        f"{name}: {d['responses']} reviews of {d['records']} records" for name, d in done.items()
+    )
     return f"{LABEL}: {count} reviewers; {answered}; the other records wait for you"
 
 
@@ -153,5 +156,8 @@ def pull_step(ctx: DemoContext) -> str:
         )
         write_json(agreement, ctx.run.path / "agreement" / f"{name}.json")
         approved = int((decided["decision"] == "approved").sum()) if len(decided) else 0
-        lines.append(f"{name}: {len(pulled.feedback)} answers, {approved} approved")
+        reviews = len(pulled.feedback[["record_id", "annotator"]].drop_duplicates())
+        lines.append(
+            f"{name}: {reviews} submitted reviews, {approved} of {len(decided)} records approved"
+        )
     return "; ".join(lines)
