@@ -130,13 +130,14 @@ def start(
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     found = _save_credentials(layout, previous, f"http://{LOOPBACK}:{port}")
     started_redis = _start_redis(redis, layout, redis_program)
-    command = [str(python), "-m", "curation.embedded.serve", "--home", str(home)]
+    serve = "curation.embedded.serve"
+    command = [str(python), "-m", serve, "--home", str(home), "--port", str(port)]
     # The worker needs only Redis: it starts while the web server migrates and loads.
     with ThreadPoolExecutor(max_workers=1) as pool:
         worker_started = pool.submit(_start_worker, worker, layout, python)
         try:
             server.start(
-                [*command, "--port", str(port)],
+                command,
                 healthy=lambda: _answers(found.url),
                 port=port,
                 env=_process_env(layout),

@@ -70,17 +70,19 @@ class VectorMatrix:
             vector = vector / norm
         if least_similar:
             vector = -vector
-        if allowed is None:
-            candidates = np.arange(len(self.record_ids))
-        else:
-            candidates = np.fromiter(
-                (self.rows[r] for r in allowed if r in self.rows), dtype=np.int64
-            )
+        # Score every row (one matrix-vector product), then mask: cheaper than gathering
+        # the allowed rows into a new matrix first.
+        scores = (1.0 + self.matrix @ vector) / 2.0
+        keep = np.ones(len(self.record_ids), dtype=bool)
+        if allowed is not None:
+            keep[:] = False
+            keep[[self.rows[r] for r in allowed if r in self.rows]] = True
         if exclude is not None and exclude in self.rows:
-            candidates = candidates[candidates != self.rows[exclude]]
+            keep[self.rows[exclude]] = False
+        candidates = np.flatnonzero(keep)
         if candidates.size == 0:
             return []
-        scores = (1.0 + self.matrix[candidates] @ vector) / 2.0
+        scores = scores[candidates]
         if k < candidates.size:
             top = np.argpartition(-scores, k - 1)[:k]
         else:
