@@ -88,7 +88,7 @@ def decisions(pulled: Pulled, min_submitted: int | None = None) -> pd.DataFrame:
     frame = record_frame(pulled)
     if frame.empty:
         return frame
-    decided = _decide(pulled.responses, frame["record_id"], template, needed)
+    decided = consensus.decide(pulled.responses, frame["record_id"], template, needed)
     frame = frame.merge(decided, on="record_id", how="left")
     for question, qtype in pulled.question_types.items():
         if qtype == "rating" and f"human_{question}" not in frame:
@@ -96,10 +96,8 @@ def decisions(pulled: Pulled, min_submitted: int | None = None) -> pd.DataFrame:
                 _mean_submitted(pulled.responses, question)
             )
     frame["human_decided"] = frame["decision"] != "pending"
-    frame["human_outcome"] = [
-        _outcome(votes) if done else None
-        for votes, done in zip(frame["votes"], frame["human_decided"], strict=True)
-    ]
+    outcome = frame["majority"].where(frame["majority"].notna(), "tie")
+    frame["human_outcome"] = outcome.where(frame["human_decided"], None)
     frame["ai_outcome"] = _ai_outcome(frame, template)
     uncertainty = pd.to_numeric(frame["judge_uncertainty"], errors="coerce")
     frame["ai_confidence"] = 1 - uncertainty
@@ -115,36 +113,10 @@ def decisions(pulled: Pulled, min_submitted: int | None = None) -> pd.DataFrame:
     return frame
 
 
-def _decide(
-    responses: pd.DataFrame, record_ids: pd.Series, template: Template, needed: int
-) -> pd.DataFrame:
-    """`consensus.decide`, asked once for all the records nobody has answered.
-
-    `decide` costs a few milliseconds per record; most records of a large dataset have
-    no response yet, and its answer for each of those is the same row.
-    """
-    answered = record_ids[record_ids.isin(set(responses["record_id"]))]
-    parts = [consensus.decide(responses, answered, template, needed)]
-    rest = record_ids[~record_ids.isin(set(answered))]
-    if len(rest):
-        blank = consensus.decide(responses.iloc[0:0], ["?"], template, needed)
-        parts.append(blank.loc[[0] * len(rest)].assign(record_id=rest.to_numpy()))
-    return pd.concat(parts, ignore_index=True)
-
-
 def _mean_submitted(responses: pd.DataFrame, question: str) -> pd.Series:
     """Mean submitted rating per record id for one question."""
     rows = responses[(responses["status"] == "submitted") & (responses["question"] == question)]
     return pd.to_numeric(rows["value"], errors="coerce").groupby(rows["record_id"]).mean()
-
-
-def _outcome(votes: dict[str, int]) -> str:
-    """The strict-majority answer, or `tie`."""
-    total = sum(votes.values())
-    for value, count in votes.items():
-        if count * 2 > total:
-            return value
-    return "tie"
 
 
 def _ai_outcome(frame: pd.DataFrame, template: Template) -> pd.Series:
