@@ -58,12 +58,18 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    # A zombie child of ours counts as dead.
+    # A zombie counts as dead: reap it if it is our child, else read its state.
     try:
         done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
+        if done:
+            return False
     except ChildProcessError:
+        pass
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 @dataclass
