@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from curation.errors import CurationError, NotAvailableYet
+from curation.errors import CurationError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -184,8 +184,22 @@ def generate(
         Optional[int], typer.Option("--num-instructions", "-n", help="Instructions to generate.")
     ] = None,
 ) -> None:
-    """Generate instructions and scored preference pairs (distilabel)."""
-    raise NotAvailableYet("generate")
+    """Generate instructions and scored preference pairs (distilabel).
+
+    Writes instructions.parquet and preferences.parquet in the run directory; a stage whose
+    output is current is skipped, an interrupted one resumes when rerun.
+    """
+    from curation.config import load_config
+    from curation.generate.stage import generate as run_generation
+
+    try:
+        summary = run_generation(load_config(config), run, num_instructions=num_instructions)
+    except KeyboardInterrupt:  # typer turns it into a silent exit 130 before main() sees it
+        err_console.print("interrupted; rerun the same command to resume")
+        raise typer.Exit(130) from None
+    console.print(f"{summary.run}: {summary.line()}", highlight=False, soft_wrap=True)
+    if not summary.ran:
+        console.print("(both stages were current: nothing to do)")
 
 
 @app.command()

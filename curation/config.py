@@ -150,7 +150,12 @@ class GenerationConfig(Section):
     tie_margin: float = Field(
         default=0.1, ge=0.0, description="best and worst ratings this close are a tie"
     )
-    batch_size: int = Field(default=50, ge=1, description="rows per distilabel batch")
+    batch_size: int = Field(
+        default=50,
+        ge=1,
+        description="work items per chunk: one distilabel batch per step, checkpointed when "
+        "done (a hard kill loses at most one chunk's work)",
+    )
 
     @model_validator(mode="after")
     def _two_candidates(self) -> GenerationConfig:

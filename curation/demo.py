@@ -44,6 +44,13 @@ def start_llm(ctx: DemoContext) -> str:
     return "started" if started else "already running"
 
 
+def generate_data(ctx: DemoContext) -> str:
+    """Instructions and judged preference pairs from the local LLM (distilabel)."""
+    from curation.generate.stage import generate
+
+    return generate(ctx.config, ctx.run, num_instructions=ctx.num_instructions).line()
+
+
 def start_argilla(ctx: DemoContext) -> str:
     """The embedded Argilla server, unless ARGILLA_API_URL points at another one."""
     from curation.embedded import launcher
@@ -104,6 +111,7 @@ def export_local(ctx: DemoContext) -> str:
 # dashboard stays last: it shows what the steps before it wrote.
 STEPS: list[tuple[str, Callable[[DemoContext], str]]] = [
     ("local LLM", start_llm),
+    ("generate (distilabel)", generate_data),
     ("Argilla", start_argilla),
     ("select: Deita diversity filter", select_diverse),
     ("review: push to Argilla", review_push),

@@ -4,16 +4,21 @@ instructions: seed contexts -> SelfInstruct | Magpie | seed instructions -> Evol
 preferences:  instructions -> respond_0 -> respond_1 ... -> EvolQuality -> candidates
               -> UltraFeedback judge -> Deita complexity -> Deita quality
 
-The preference steps run one after another (each its own load stage, the generator with
-the first step): the LLM server answers one request at a time anyway, and a step's requests
-then reach it back to back, so consecutive judge prompts share their long common prefix in
-llama.cpp's prompt cache. The instruction branches run side by side: distilabel never
-starts a generator step that is not in the first load stage.
+Each pipeline gets one chunk of work, one batch per step (the caller chunks by
+`batch_size`), so its steps run one after another: the LLM server answers one request at
+a time anyway, and a step's requests reach it back to back, so consecutive judge prompts
+share their long common prefix in llama.cpp's prompt cache. (distilabel's load stages are
+not used: with several generators it never starts the later ones, and it cannot resume
+inside them.)
 
-Resuming: distilabel caches every finished batch under `cache_dir`; running the same
-pipeline again continues from there. The `Distiset` that `Pipeline.run` builds at the end is
-never built: it would load the outputs again through `datasets` and fetch citations over
-the network; the leaf steps' Parquet files are read directly instead.
+Resuming: distilabel caches every finished batch under `cache_dir` and continues from it,
+but only after a clean stop (Ctrl-C): a hard kill (SIGKILL, power loss) loses the batches
+that were in flight, and its cache would then wait for them for ever. So a cache is reused
+only when the run that wrote it ended cleanly (`CLEAN` marker); otherwise it is dropped
+and the pipeline starts over. The caller keeps pipelines small (chunks) so that costs
+little. The `Distiset` that `Pipeline.run` builds at the end is never built: it would load
+the outputs again through `datasets` and fetch citations over the network; the leaf steps'
+Parquet files are read directly instead.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import contextlib
 import logging
 import math
 import os
+import shutil
 import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,6 +40,7 @@ from distilabel.steps import LoadDataFromDicts
 from distilabel.steps.tasks import MagpieGenerator, SelfInstruct, TextGeneration
 
 from curation.config import GenerationConfig, LLMConfig
+from curation.errors import CurationError
 from curation.generate.candidates import CollectCandidates
 from curation.generate.evolve import EvolveInstruction, RewriteResponse
 from curation.generate.judges import ComplexityJudge, QualityJudge, UltraFeedbackJudge
@@ -44,6 +51,8 @@ LLMFactory = Callable[..., Any]
 # The steps whose output is read back (pipeline leaves).
 SELF_INSTRUCT, MAGPIE, EVOL_INSTRUCT = "self_instruct", "magpie", "evol_instruct"
 JUDGED = "quality"
+# In a cache dir: the run that wrote it ended cleanly, so distilabel can resume from it.
+CLEAN = "CLEAN"
 
 
 @dataclass(frozen=True)
@@ -61,18 +70,21 @@ class InstructionPlan:
 
 @dataclass
 class Built:
-    """A pipeline and its load stages (lists of step names loaded and run together)."""
+    """A pipeline, its cache, and the rows each leaf step yields when it completes."""
 
     pipeline: Pipeline
-    stages: list[list[str]] | None = None
+    cache_dir: Path
+    expected: dict[str, int]
 
 
 def instructions_pipeline(
     plan: InstructionPlan, cfg: GenerationConfig, llm_for: LLMFactory, cache_dir: Path
 ) -> Built:
     batch = cfg.batch_size
+    expected = {}
     with Pipeline(name="curation-instructions", cache_dir=cache_dir) as pipeline:
         if plan.contexts:
+            expected[SELF_INSTRUCT] = len(plan.contexts)
             contexts = LoadDataFromDicts(
                 name="seed_contexts", data=[{"input": c} for c in plan.contexts], batch_size=batch
             )
@@ -86,15 +98,17 @@ def instructions_pipeline(
         if plan.magpie_rows:
             # MagpieGenerator only ends cleanly when num_rows is a multiple of its batch size.
             magpie_batch = min(batch, plan.magpie_rows)
+            expected[MAGPIE] = magpie_batch * math.ceil(plan.magpie_rows / magpie_batch)
             MagpieGenerator(
                 name=MAGPIE,
                 llm=llm_for(cfg.instruction_llm, magpie=cfg.magpie.pre_query_template),
-                num_rows=magpie_batch * math.ceil(plan.magpie_rows / magpie_batch),
+                num_rows=expected[MAGPIE],
                 batch_size=magpie_batch,
                 only_instruction=True,
                 system_prompt=cfg.magpie.system_prompt,
             )
         if plan.evol_seeds:
+            expected[EVOL_INSTRUCT] = len(plan.evol_seeds)
             seeds = LoadDataFromDicts(
                 name="seed_instructions",
                 data=[{"instruction": s} for s in plan.evol_seeds],
@@ -106,7 +120,7 @@ def instructions_pipeline(
                 num_evolutions=cfg.evol_instruct.num_evolutions,
                 input_batch_size=batch,
             )
-    return Built(pipeline)
+    return Built(pipeline, cache_dir, expected)
 
 
 def candidate_plan(cfg: GenerationConfig) -> list[dict[str, Any]]:
@@ -225,23 +239,75 @@ def preferences_pipeline(
         previous = previous >> collect
         for judge in judges:
             previous = previous >> judge
-    names = list(pipeline.dag)  # in creation order: the chain above
-    return Built(pipeline, [names[:2]] + [[name] for name in names[2:]])
+    return Built(pipeline, cache_dir, {JUDGED: len(instructions)})
 
 
 def run_pipeline(built: Built, *, engine: str) -> dict[str, list[dict[str, Any]]]:
     """Run (or resume) a pipeline; the rows of each leaf step by step name.
 
     Raises KeyboardInterrupt when it stopped before the end (Ctrl-C): its cache is kept
-    and the next run continues from it.
+    and the next run continues from it. With `engine="ray"`, run it inside
+    `engine_session`.
     """
+    clean = built.cache_dir / CLEAN
+    if built.cache_dir.exists() and not clean.exists():
+        shutil.rmtree(built.cache_dir)  # left by a hard kill: in-flight batches are lost
+    built.cache_dir.mkdir(parents=True, exist_ok=True)
+    clean.unlink(missing_ok=True)  # until this run ends cleanly
     pipeline = built.pipeline
-    target: Any = pipeline.ray(ray_init_kwargs=_ray_init_kwargs()) if engine == "ray" else pipeline
+    target: Any = pipeline.ray() if engine == "ray" else pipeline
+    stopped = _watch_stop(target)
     with _no_distiset(), _restored_process_state():
-        target.run(use_cache=True, load_groups=built.stages)
-    if target._batch_manager is not None and target._batch_manager.can_generate():
+        target.run(use_cache=True)
+    clean.touch()
+    outputs = read_leaf_outputs(target._cache_location["data"])
+    short = {
+        step: f"{len(outputs.get(step, []))} of {count}"
+        for step, count in built.expected.items()
+        if len(outputs.get(step, [])) < count
+    }
+    if short and stopped():
         raise KeyboardInterrupt
-    return read_leaf_outputs(target._cache_location["data"])
+    if short:
+        raise CurationError(
+            f"distilabel pipeline {pipeline.name} ended without all its rows ({short}); "
+            f"its log: {target._cache_location['log_file']}"
+        )
+    return outputs
+
+
+def _watch_stop(pipeline: Any) -> Callable[[], bool]:
+    """Whether distilabel was asked to stop (Ctrl-C) during the run.
+
+    Its SIGINT handler calls `_stop` and finishes the batches in flight, then `run` returns
+    as if done; the flag it sets is cleared before `run` returns, so note the call here.
+    """
+    calls: list[bool] = []
+    original = pipeline._stop
+
+    def stop(*args: Any, **kwargs: Any) -> Any:
+        calls.append(True)
+        return original(*args, **kwargs)
+
+    pipeline._stop = stop
+    return lambda: bool(calls)
+
+
+@contextlib.contextmanager
+def engine_session(engine: str) -> Iterator[None]:
+    """Around all the pipelines of a stage: one Ray session (local, or the cluster named by
+    RAY_ADDRESS) for all of them, and none left behind."""
+    if engine != "ray":
+        yield
+        return
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(**_ray_init_kwargs())
+    try:
+        yield
+    finally:
+        ray.shutdown()
 
 
 def read_leaf_outputs(data_dir: Path) -> dict[str, list[dict[str, Any]]]:

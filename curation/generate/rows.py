@@ -43,6 +43,18 @@ INSTRUCTION_SCHEMA = pa.schema(
     ]
 )
 
+CANDIDATE_SCHEMA = pa.schema(
+    [
+        ("text", pa.string()),
+        ("source", pa.string()),
+        ("model", pa.string()),
+        ("parent", pa.string()),
+        ("params", pa.string()),
+        ("truncated", pa.bool_()),
+        ("prompt", pa.string()),
+    ]
+)
+
 _floats = pa.list_(pa.float64())
 PREFERENCE_SCHEMA = pa.schema(
     [
@@ -77,6 +89,7 @@ PREFERENCE_SCHEMA = pa.schema(
         ("complexity_null_reason", pa.string()),
         ("pair_null_reason", pa.string()),
         ("generation_truncated", pa.list_(pa.bool_())),
+        ("dropped_candidates", pa.list_(pa.string())),
         ("generation_params", pa.list_(pa.string())),
         ("judge_params", pa.string()),
     ]
@@ -114,6 +127,14 @@ class InstructionCandidate:
     params: dict[str, Any] = field(default_factory=dict)
     truncated: bool = False
     prompt: str | None = None  # what the model was shown: a copy of a piece of it is an echo
+
+    def record(self) -> dict[str, Any]:
+        """As a row of `CANDIDATE_SCHEMA` (checkpoints between chunks)."""
+        return {**self.__dict__, "params": to_json(self.params)}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> InstructionCandidate:
+        return cls(**{**record, "params": json.loads(record["params"])})
 
 
 def select_instructions(
@@ -239,6 +260,7 @@ def preference_row(
         "generation_truncated": [
             bool(t) for t in _per_candidate(row, "generation_truncated", count)
         ],
+        "dropped_candidates": list(row.get("dropped_candidates") or []),
         "generation_params": [to_json(candidate_params.get(label, {})) for label in labels],
         "judge_params": to_json(judge_params),
     }

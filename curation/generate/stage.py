@@ -1,8 +1,13 @@
 """`curate generate`: two run stages, `instructions` then `preferences`.
 
 Everything that can be wrong with the input (config, seed file, unreachable LLM server) is
-found before the run directory is touched. Each stage is skipped when its output is current
-and resumes from distilabel's cache (in the stage's work dir) when it was interrupted.
+found before the run directory is touched. Each stage is skipped when its output is current.
+
+Resuming: a stage works in chunks of `batch_size` work items, one distilabel pipeline (and
+one batch per step) each; a finished chunk is checkpointed (Parquet, atomic) in the stage's
+work dir, keyed by its inputs and config. A rerun reuses finished chunks, resumes a chunk
+stopped with Ctrl-C from distilabel's cache, and redoes a chunk that was killed hard; so no
+row is lost, and none is made twice.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +30,7 @@ from curation.generate.candidates import output_tokens
 from curation.generate.evolve import METADATA
 from curation.generate.pipelines import InstructionPlan, LLMFactory
 from curation.generate.rows import (
+    CANDIDATE_SCHEMA,
     INSTRUCTION_SCHEMA,
     PREFERENCE_SCHEMA,
     SOURCES,
@@ -34,7 +41,7 @@ from curation.generate.rows import (
 )
 from curation.generate.seeds import Seed, load_seeds
 from curation.llm.backends import build_llm
-from curation.runs import RunDir, StageContext, sha256_file
+from curation.runs import RunDir, StageContext, sha256_file, write_parquet
 
 INSTRUCTIONS = "instructions.parquet"
 PREFERENCES = "preferences.parquet"
@@ -84,16 +91,17 @@ def generate(
     if count < 1:
         raise CurationError(f"--num-instructions must be at least 1, got {count}")
     seeds_path, seeds = load_seeds(cfg.seeds)
+    quotas = split_quotas(count, cfg.sources)
+    plan, seed_rows = plan_instructions(seeds, quotas, cfg)
     llm_for = llm_factory or default_llm_factory(config)
     _preflight(cfg, llm_for)
     run_dir = run if isinstance(run, RunDir) else RunDir.open(run, config.runs_dir)
 
-    quotas = split_quotas(count, cfg.sources)
-    plan, seed_rows = plan_instructions(seeds, quotas, cfg)
+    local_model = {"alias": config.llm.alias, "model_path": str(config.llm.model_path or "")}
     instruction_config = {
         "num_instructions": count,
         "seeds_sha256": sha256_file(seeds_path),
-        "local_model": _local_model(config),
+        "local_model": local_model,
         **cfg.model_dump(
             mode="json",
             include={
@@ -103,27 +111,28 @@ def generate(
         ),
     }  # fmt: skip
     preference_config = {
-        "local_model": _local_model(config),
+        "local_model": local_model,
         **cfg.model_dump(
             mode="json", include={"generators", "evol_quality", "judge", "aspect", "tie_margin"}
         ),
     }
     ran = []
-    if run_dir.run_stage(
-        "instructions",
-        lambda ctx: _instructions_stage(ctx, cfg, plan, seed_rows, quotas, llm_for),
-        outputs=[INSTRUCTIONS],
-        config=instruction_config,
-    ):
-        ran.append("instructions")
-    if run_dir.run_stage(
-        "preferences",
-        lambda ctx: _preferences_stage(ctx, cfg, llm_for),
-        inputs=[INSTRUCTIONS],
-        outputs=[PREFERENCES],
-        config=preference_config,
-    ):
-        ran.append("preferences")
+    with pipelines.engine_session(cfg.engine):
+        if run_dir.run_stage(
+            "instructions",
+            lambda ctx: _instructions_stage(ctx, cfg, plan, seed_rows, quotas, llm_for),
+            outputs=[INSTRUCTIONS],
+            config=instruction_config,
+        ):
+            ran.append("instructions")
+        if run_dir.run_stage(
+            "preferences",
+            lambda ctx: _preferences_stage(ctx, cfg, llm_for),
+            inputs=[INSTRUCTIONS],
+            outputs=[PREFERENCES],
+            config=preference_config,
+        ):
+            ran.append("preferences")
     return _summary(run_dir, ran)
 
 
@@ -144,16 +153,20 @@ def plan_instructions(
         raise CurationError("source self-instruct needs seeds with a `context` (or `input`)")
     if (quotas.get("evol-instruct") or quotas.get("seed")) and not instructions:
         raise CurationError("sources seed and evol-instruct need seeds with an `instruction`")
-    calls = math.ceil(
-        quotas.get("self-instruct", 0) * OVERGENERATE / cfg.self_instruct.instructions_per_seed
-    )
+
+    def wanted(source: str, per_item: int = 1) -> int:
+        return math.ceil(quotas.get(source, 0) * OVERGENERATE / per_item)
+
     plan = InstructionPlan(
-        contexts=_spread(contexts, calls),
-        magpie_rows=math.ceil(quotas.get("magpie", 0) * OVERGENERATE),
-        evol_seeds=_spread(instructions, math.ceil(quotas.get("evol-instruct", 0) * OVERGENERATE)),
+        contexts=_spread(
+            contexts, wanted("self-instruct", cfg.self_instruct.instructions_per_seed)
+        ),
+        magpie_rows=wanted("magpie"),
+        evol_seeds=_spread(instructions, wanted("evol-instruct")),
     )
+    seed_file = str(cfg.seeds or "bundled seeds.jsonl")
     seed_rows = [
-        InstructionCandidate(text, "seed", None, params={"seed_file": str(cfg.seeds or "bundled")})  # type: ignore[arg-type]
+        InstructionCandidate(text, "seed", None, params={"seed_file": seed_file})  # type: ignore[arg-type]
         for text in instructions[: quotas.get("seed", 0) * 2]
     ]
     return plan, seed_rows
@@ -177,6 +190,25 @@ def _preflight(cfg: GenerationConfig, llm_for: LLMFactory) -> None:
         llm_for(cfg.instruction_llm, magpie=cfg.magpie.pre_query_template)
 
 
+def _checkpointed(
+    ctx: StageContext,
+    key_data: Any,
+    schema: pa.Schema,
+    compute: Callable[[Path], list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """The rows of one chunk: from its checkpoint, or computed (given a cache dir) and saved."""
+    key = hashlib.sha256(json.dumps(key_data, sort_keys=True, default=str).encode()).hexdigest()
+    path = ctx.work_dir / "chunks" / f"{key[:24]}.parquet"
+    counts = ctx.counts.setdefault("chunks", {"total": 0, "reused": 0})
+    counts["total"] += 1
+    if path.exists():
+        counts["reused"] += 1
+        return pq.read_table(path).to_pylist()
+    rows = compute(ctx.work_dir / "distilabel" / key[:24])
+    write_parquet(pa.Table.from_pylist(rows, schema=schema), path)
+    return rows
+
+
 def _instructions_stage(
     ctx: StageContext,
     cfg: GenerationConfig,
@@ -185,19 +217,41 @@ def _instructions_stage(
     quotas: dict[str, int],
     llm_for: LLMFactory,
 ) -> None:
+    settings = cfg.model_dump(mode="json", exclude={"engine", "batch_size"})
     candidates = list(seed_rows)
-    if not plan.empty:
-        pipeline = pipelines.instructions_pipeline(
-            plan,
-            cfg,
-            llm_for,
-            _cache_dir(ctx, {"plan": plan.__dict__, "cfg": cfg.model_dump(mode="json")}),
-        )
-        outputs = pipelines.run_pipeline(pipeline, engine=cfg.engine)
-        candidates += instruction_candidates(outputs, cfg)
+    for index, chunk in enumerate(_plan_chunks(plan, cfg.batch_size)):
+
+        def compute(cache: Path, chunk: InstructionPlan = chunk) -> list[dict[str, Any]]:
+            built = pipelines.instructions_pipeline(chunk, cfg, llm_for, cache)
+            found = instruction_candidates(pipelines.run_pipeline(built, engine=cfg.engine), cfg)
+            return [candidate.record() for candidate in found]
+
+        key = {"instructions": chunk.__dict__, "index": index, "settings": settings}
+        records = _checkpointed(ctx, key, CANDIDATE_SCHEMA, compute)
+        candidates += [InstructionCandidate.from_record(record) for record in records]
     rows, counts = select_instructions(candidates, quotas, min_chars=cfg.min_instruction_chars)
     ctx.counts.update(sources=counts, instructions=len(rows))
     ctx.write_parquet(INSTRUCTIONS, pa.Table.from_pylist(rows, schema=INSTRUCTION_SCHEMA))
+
+
+def _plan_chunks(plan: InstructionPlan, size: int) -> list[InstructionPlan]:
+    """The plan in chunks of `size` work items (SelfInstruct calls, Magpie rows, evolutions)."""
+    items = (
+        [("context", context) for context in plan.contexts]
+        + [("magpie", "")] * plan.magpie_rows
+        + [("evol", seed) for seed in plan.evol_seeds]
+    )
+    chunks = []
+    for start in range(0, len(items), size):
+        part = items[start : start + size]
+        chunks.append(
+            InstructionPlan(
+                contexts=[text for kind, text in part if kind == "context"],
+                magpie_rows=sum(1 for kind, _ in part if kind == "magpie"),
+                evol_seeds=[text for kind, text in part if kind == "evol"],
+            )
+        )
+    return chunks
 
 
 def instruction_candidates(
@@ -240,8 +294,8 @@ def instruction_candidates(
     for row in outputs.get(pipelines.EVOL_INSTRUCT, []):
         found.append(
             InstructionCandidate(
-                row.get("evolved_instruction"), "evol-instruct", row.get("model_name") or llm.model,
-                row.get("instruction"),
+                row.get("evolved_instruction"), "evol-instruct",
+                row.get("model_name") or llm.model, row.get("instruction"),
                 {**params, "task": "distilabel EvolInstruct (random MUTATION_TEMPLATES)",
                  "num_evolutions": cfg.evol_instruct.num_evolutions},
                 truncated=(output_tokens(row.get(METADATA), pipelines.EVOL_INSTRUCT) or 0) >= limit,
@@ -253,45 +307,22 @@ def instruction_candidates(
 
 def _preferences_stage(ctx: StageContext, cfg: GenerationConfig, llm_for: LLMFactory) -> None:
     instructions = pq.read_table(ctx.path(INSTRUCTIONS)).to_pylist()
-    judged: list[dict[str, Any]] = []
-    if instructions:
-        pipeline = pipelines.preferences_pipeline(
-            instructions,
-            cfg,
-            llm_for,
-            _cache_dir(ctx, {"rows": instructions, "cfg": cfg.model_dump(mode="json")}),
-        )
-        judged = pipelines.run_pipeline(pipeline, engine=cfg.engine).get(pipelines.JUDGED, [])
-    # A batch redone after an interruption may have been stored twice: first one wins.
-    by_instruction: dict[str, dict[str, Any]] = {}
-    for row in judged:
-        by_instruction.setdefault(row["instruction_id"], row)
-    missing = [r["id"] for r in instructions if r["id"] not in by_instruction]
-    if missing:
-        raise CurationError(
-            f"the preferences pipeline returned no row for {len(missing)} of "
-            f"{len(instructions)} instructions (first: {missing[0]}); rerun to resume"
-        )
-    plan = pipelines.candidate_plan(cfg)
-    params = {candidate["label"]: candidate["params"] for candidate in plan}
-    judge_model = next(
-        (r.get("judge_model") for r in judged if r.get("judge_model")), cfg.judge.model
-    )
-    judge = pipelines.judge_params(cfg, judge_model)
-    rows = [
-        preference_row(
-            by_instruction[r["id"]], candidate_params=params, judge_params=judge,
-            tie_margin=cfg.tie_margin,
-        )
-        for r in instructions
-    ]  # fmt: skip
-    dropped = sum(
-        len(by_instruction[r["id"]].get("dropped_candidates") or []) for r in instructions
-    )
+    settings = cfg.model_dump(mode="json", exclude={"engine", "batch_size"})
+    rows: list[dict[str, Any]] = []
+    for start in range(0, len(instructions), cfg.batch_size):
+        chunk = instructions[start : start + cfg.batch_size]
+
+        def compute(cache: Path, chunk: list[dict[str, Any]] = chunk) -> list[dict[str, Any]]:
+            built = pipelines.preferences_pipeline(chunk, cfg, llm_for, cache)
+            judged = pipelines.run_pipeline(built, engine=cfg.engine).get(pipelines.JUDGED, [])
+            return preference_rows(chunk, judged, cfg)
+
+        key = {"preferences": [r["id"] for r in chunk], "settings": settings}
+        rows += _checkpointed(ctx, key, PREFERENCE_SCHEMA, compute)
     ctx.counts.update(
         rows=len(rows),
         candidates=sum(len(row["generations"]) for row in rows),
-        candidates_dropped_empty=dropped,
+        candidates_dropped_empty=sum(len(row["dropped_candidates"]) for row in rows),
         candidates_truncated=sum(sum(row["generation_truncated"]) for row in rows),
         pairs=sum(1 for row in rows if row["chosen"] is not None and not row["tie"]),
         ties=sum(1 for row in rows if row["tie"]),
@@ -301,23 +332,38 @@ def _preferences_stage(ctx: StageContext, cfg: GenerationConfig, llm_for: LLMFac
     ctx.write_parquet(PREFERENCES, pa.Table.from_pylist(rows, schema=PREFERENCE_SCHEMA))
 
 
-def _cache_dir(ctx: StageContext, inputs: dict[str, Any]) -> Path:
-    """distilabel's cache for exactly these inputs (its own key ignores the input data)."""
-    key = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
-    return ctx.work_dir / "distilabel" / key[:16]
-
-
-def _local_model(config: Config) -> dict[str, Any]:
-    return {"alias": config.llm.alias, "model_path": str(config.llm.model_path or "bundled")}
+def preference_rows(
+    instructions: list[dict[str, Any]], judged: list[dict[str, Any]], cfg: GenerationConfig
+) -> list[dict[str, Any]]:
+    """One preference row per instruction, in order, from the pipeline's judged rows."""
+    by_instruction: dict[str, dict[str, Any]] = {}
+    for row in judged:
+        by_instruction.setdefault(row["instruction_id"], row)
+    missing = [r["id"] for r in instructions if r["id"] not in by_instruction]
+    if missing:
+        raise CurationError(
+            f"the preferences pipeline returned no row for {len(missing)} of "
+            f"{len(instructions)} instructions (first: {missing[0]}); rerun to resume"
+        )
+    params = {c["label"]: c["params"] for c in pipelines.candidate_plan(cfg)}
+    judge_model = next((r["judge_model"] for r in judged if r.get("judge_model")), cfg.judge.model)
+    judge = pipelines.judge_params(cfg, judge_model)
+    return [
+        preference_row(
+            by_instruction[r["id"]], candidate_params=params, judge_params=judge,
+            tie_margin=cfg.tie_margin,
+        )
+        for r in instructions
+    ]  # fmt: skip
 
 
 def _summary(run: RunDir, ran: list[str]) -> GenerationSummary:
     stages = run.manifest()["stages"]
-    instructions = stages.get("instructions", {})
+    instructions = stages.get("instructions", {}).get("counts", {})
     preferences = stages.get("preferences", {}).get("counts", {})
     return GenerationSummary(
         run=run.path,
-        instructions=instructions.get("counts", {}).get("instructions", 0),
+        instructions=instructions.get("instructions", 0),
         preferences=preferences.get("rows", 0),
         pairs=preferences.get("pairs", 0),
         ties=preferences.get("ties", 0),
