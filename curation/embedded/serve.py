@@ -37,8 +37,9 @@ def main() -> None:
     _migrate()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
-    from curation.embedded import speedups
+    from curation.embedded import fixes, speedups
 
+    fixes.install()
     speedups.install()
 
     import curation.embedded.sql_engine  # noqa: F401  (registers the search engine)

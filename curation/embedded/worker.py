@@ -23,8 +23,9 @@ def main() -> None:
     layout = Layout(args.home.resolve())
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
-    from curation.embedded import speedups
+    from curation.embedded import fixes, speedups
 
+    fixes.install()
     speedups.install()
 
     from argilla_server.jobs.queues import DEFAULT_QUEUE, HIGH_QUEUE, REDIS_CONNECTION
