@@ -113,6 +113,7 @@ def dataset(rows: int, data_dir: Path) -> Path:
 
 def measure_ours(path: Path, budget: int, out_dir: str) -> dict[str, Any]:
     """`curate select` as the CLI runs it: read, select, build tables, write."""
+    from curation.selection.deita import free_cores
     from curation.selection.stage import SelectRequest, select_file
 
     request = SelectRequest(
@@ -122,9 +123,11 @@ def measure_ours(path: Path, budget: int, out_dir: str) -> dict[str, Any]:
         threshold=THRESHOLD,
         budget=budget,
     )
+    threads = free_cores()  # what the filter will use, unless the load changes meanwhile
     result = select_file(request, Path(out_dir) / "selected.parquet")
     selection = result.selection
     return {
+        "threads": threads,
         "kept": len(selection.kept),
         "walked": len(selection.kept) + len(selection.rejected),
         "phases": {phase: round(seconds, 2) for phase, seconds in result.timings.items()},
@@ -134,19 +137,29 @@ def measure_ours(path: Path, budget: int, out_dir: str) -> dict[str, Any]:
 
 
 def measure_reference(path: Path, budget: int) -> dict[str, Any]:
-    """The per-row reference on the same embeddings (read by the same streaming reader)."""
+    """The per-row reference on the same embeddings (read by the same streaming reader).
+
+    With as many BLAS threads as the blocked filter gets (the cores not busy elsewhere),
+    so that under load it is not slowed by threads waiting on a busy core.
+    """
+    from threadpoolctl import threadpool_limits
+
     from curation.selection import table
+    from curation.selection.deita import free_cores
     from curation.selection.reference import reference_select
 
     source = table.InputTable(path)
     scores = table.read_scores(source, "deita_score")
     embeddings = table.read_embeddings(source, "embedding", scores)
     started = time.perf_counter()
-    selection = reference_select(embeddings, scores, THRESHOLD, budget)
+    threads = free_cores()
+    with threadpool_limits(limits=threads, user_api="blas"):
+        selection = reference_select(embeddings, scores, THRESHOLD, budget)
     return {
         "kept": len(selection.kept),
         "phases": {"select": round(time.perf_counter() - started, 2)},
         "kept_ids": _ids(path, selection.kept),
+        "threads": threads,
     }
 
 
@@ -182,23 +195,31 @@ def measure_distilabel(path: Path, rows: int, threshold: float) -> dict[str, Any
 
 
 def measure_embeddings(texts_count: int, out_dir: str) -> dict[str, Any]:
-    """Texts per second: our `encode` vs `SentenceTransformer.encode`; then a cached rerun."""
+    """Our `encode` vs `SentenceTransformer.encode` on the same texts; then a cached rerun.
+
+    One torch thread and CPU time (`time.process_time`): the machine is shared, and wall
+    times of the same run varied 4x under the others' load, while the work per run does not.
+    """
+    import torch
+
     from curation.selection import embeddings
 
+    torch.set_num_threads(1)
     texts = synthetic_instructions(texts_count)
     model = embeddings.load_model(embeddings.DEFAULT_MODEL)
     model.encode(texts[:64], batch_size=64)  # warm up
     direct, ours = [], []
-    for _ in range(EMBED_RUNS):  # alternating, so load changes hit both alike
-        started = time.perf_counter()
+    for _ in range(EMBED_RUNS):  # alternating, so drifts hit both alike
+        started = time.process_time()
         expected = model.encode(texts, batch_size=64)
-        direct.append(time.perf_counter() - started)
-        started = time.perf_counter()
+        direct.append(time.process_time() - started)
+        started = time.process_time()
         got = embeddings.encode(texts, batch_size=64)
-        ours.append(time.perf_counter() - started)
+        ours.append(time.process_time() - started)
     assert np.allclose(expected, got, atol=1e-5)
     cache = Path(out_dir) / "embeddings.parquet"
-    first = embeddings.embed_cached(texts, cache=None)
+    keys = [embeddings.text_key(embeddings.DEFAULT_MODEL, text) for text in texts]
+    first = embeddings.CachedEmbeddings(got, keys, computed=len(texts), cached=0)
     ids = pa.array([str(i) for i in range(len(texts))])
     pq.write_table(embeddings.embeddings_table(ids, embeddings.DEFAULT_MODEL, first), cache)
     started = time.perf_counter()
@@ -300,7 +321,8 @@ def line(label: str, result: dict[str, Any], note: str = "") -> None:
     print(
         f"  {label:<34} wall {result['wall_s']:>7.2f}s (cpu {result['cpu_s']:.1f}s)"
         f"  peak RSS {result['peak_rss_gib']:>5.2f} GiB"
-        f"  kept {result['kept']:>6,}  [{phases}]  load {result['load']}  {note}"
+        f"  kept {result['kept']:>6,}  [{phases}]  BLAS threads {result.get('threads', '-')}"
+        f"  load {result['load']}  {note}"
     )
 
 
@@ -313,7 +335,7 @@ def main() -> None:
     parser.add_argument(
         "--skip", nargs="*", default=[], choices=["reference", "distilabel", "embeddings"]
     )
-    parser.add_argument("--texts", type=int, default=2000)
+    parser.add_argument("--texts", type=int, default=1000)
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.child:
@@ -375,22 +397,23 @@ def main() -> None:
     if "embeddings" not in options.skip:
         result = run_child("embeddings", options.texts)
         print(
-            f"\nEmbeddings, all-MiniLM-L6-v2, {options.texts:,} distinct texts, batch 64, "
-            f"{EMBED_RUNS} alternating runs each (load {result['load']}); best and median:"
+            f"\nEmbeddings, all-MiniLM-L6-v2, {options.texts:,} distinct texts, batch 64, one "
+            f"torch thread, CPU seconds, {EMBED_RUNS} alternating runs each (load {result['load']})"
         )
         best = {}
         for label, key in (
             ("SentenceTransformer.encode", "direct_s"),
             ("curation encode", "ours_s"),
         ):
-            runs = result[key]
-            best[key] = min(runs)
-            rates = (
-                f"{options.texts / min(runs):.1f} / {options.texts / statistics.median(runs):.1f}"
-            )
-            print(f"  {label:<28} {rates} texts/s   runs {runs}")
+            best[key] = min(result[key])
+            rate = options.texts / best[key]
+            print(f"  {label:<28} {rate:7.1f} texts per CPU second (best)  runs {result[key]}")
         change = (best["direct_s"] / best["ours_s"] - 1) * 100
-        print(f"  -> curation encode: {change:+.1f}% throughput vs direct (best runs)")
+        typical = statistics.median(result["direct_s"]) / statistics.median(result["ours_s"]) - 1
+        print(
+            f"  -> curation encode: {change:+.1f}% throughput vs direct (best runs), "
+            f"{typical * 100:+.1f}% (medians)"
+        )
         print(
             f"  rerun through the cache: {result['rerun_computed']} computed, "
             f"{result['rerun_cached']:,} from the cache in {result['rerun_s']}s"

@@ -57,7 +57,8 @@ def assert_witnesses(
         vectors = unit_rows(embeddings[[row, selection.kept[rank]]])
         exact = exact_dots(vectors[0], vectors[1])[0]
         assert similarity > threshold
-        assert similarity == pytest.approx(exact, abs=1e-12)
+        # float32 accuracy, and exact where float32 could not tell it from the threshold
+        assert similarity == pytest.approx(exact, abs=float32_band(embeddings.shape[1]))
 
 
 @pytest.mark.parametrize("seed", range(12))

@@ -23,6 +23,7 @@ is the one `reference.reference_select` makes, bit for bit.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -31,13 +32,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from curation.errors import CurationError
-from curation.selection.similarity import (
-    float32_band,
-    float64_band,
-    rowwise_dots,
-    settle,
-    unit_rows,
-)
+from curation.selection.similarity import float32_band, settle, unit_rows
 
 Progress = Callable[[int], None]
 
@@ -99,51 +94,53 @@ def check_arguments(
         raise CurationError(f"budget must be at least 1, got {budget}")
 
 
-def check_rows(
+def squared_norms(
     embeddings: np.ndarray,
     rows: np.ndarray,
     row_name: Callable[[int], str] = "row {}".format,
-    chunk: int = 8192,
-) -> None:
-    """Every walked row needs a direction: finite values, not all zero, not absurdly large."""
-    for start in range(0, len(rows), chunk):
-        part = rows[start : start + chunk]
-        block = embeddings[part]
-        # NaN propagates through max and min: two passes catch NaN, inf, zeros and overflow.
-        largest = np.maximum(block.max(axis=1), -block.min(axis=1))
-        limit = 1e150 if largest.dtype == np.float64 else np.inf  # squares must stay finite
-        bad = np.flatnonzero(~((largest > 0) & (largest < limit)))
-        if bad.size:
-            row, value = int(part[bad[0]]), largest[bad[0]]
-            problem = "is all zeros" if value == 0 else "has NaN, infinite or huge values"
-            raise CurationError(
-                f"{row_name(row)}: embedding {problem}; "
-                "cosine similarity needs a finite, non-zero vector"
-            )
+    chunk: int = 16384,
+) -> np.ndarray:
+    """Squared L2 norms of `rows` (float64); a row without a direction is an error.
+
+    Every scored row is checked, whether or not the walk reaches it: finite values, not
+    all zero (float32 squares are exact in float64, so nothing underflows or overflows).
+    """
+    every = np.empty(len(embeddings))
+    for start in range(0, len(embeddings), chunk):  # in input order: no gathering
+        block = embeddings[start : start + chunk]
+        every[start : start + len(block)] = np.einsum("ij,ij->i", block, block, dtype=np.float64)
+    squares = every[rows]
+    bad = np.flatnonzero(~((squares > 0) & np.isfinite(squares)))
+    if bad.size:
+        row, value = int(rows[bad[0]]), squares[bad[0]]
+        problem = "is all zeros" if value == 0 else "has NaN, infinite or huge values"
+        raise CurationError(
+            f"{row_name(row)}: embedding {problem}; "
+            "cosine similarity needs a finite, non-zero vector"
+        )
+    return squares
 
 
 class _Kept:
-    """The kept rows so far: row numbers and unit vectors (float32 to scan, float64 to settle)."""
+    """The kept rows so far: input row numbers, nearest-kept similarity, float32 unit vectors."""
 
     def __init__(self, dim: int, capacity: int) -> None:
         self.count = 0
         self.rows = np.empty(capacity, dtype=np.int64)
         self.nn = np.empty(capacity, dtype=np.float64)
         self.vec32 = np.empty((capacity, dim), dtype=np.float32)
-        self.vec64 = np.empty((capacity, dim), dtype=np.float64)
 
-    def extend(self, rows: np.ndarray, vec64: np.ndarray) -> None:
-        """Append kept rows in keep order (their `nn` is filled in by the caller)."""
+    def extend(self, rows: np.ndarray, vec32: np.ndarray, nn: np.ndarray) -> None:
+        """Append kept rows in keep order."""
         needed = self.count + len(rows)
         if needed > len(self.rows):  # grows by doubling when there is no budget
             capacity = max(needed, 2 * len(self.rows))
             self.rows = _grown(self.rows, capacity)
             self.nn = _grown(self.nn, capacity)
             self.vec32 = _grown(self.vec32, capacity)
-            self.vec64 = _grown(self.vec64, capacity)
         self.rows[self.count : needed] = rows
-        self.vec64[self.count : needed] = vec64
-        self.vec32[self.count : needed] = vec64
+        self.nn[self.count : needed] = nn
+        self.vec32[self.count : needed] = vec32
         self.count = needed
 
 
@@ -224,7 +221,7 @@ def select_diverse(
     budget: int | None = None,
     *,
     probe: Literal["auto", "on", "off"] = "auto",
-    probes: int = 4,
+    probes: int = 2,
     block_rows: int = BLOCK_ROWS,
     progress: Progress | None = None,
     row_name: Callable[[int], str] = "row {}".format,
@@ -239,43 +236,58 @@ def select_diverse(
     scores = np.asarray(scores, dtype=np.float64)
     check_arguments(embeddings, scores, threshold, budget)
     order, null_score = walk_order(scores)
-    check_rows(embeddings, order, row_name)
-    dim = embeddings.shape[1]
+    use_probe = probe == "on" or (probe == "auto" and len(order) >= PROBE_MIN_ROWS)
     walk = _Walk(
         embeddings=embeddings,
         order=order,
-        threshold=float(threshold),
+        squares=squared_norms(embeddings, order, row_name),
+        threshold=threshold,
         budget=budget,
-        band32=float32_band(dim),
-        band64=float64_band(dim),
+        probes=probes if use_probe else 0,
     )
-    if probe == "on" or (probe == "auto" and len(order) >= PROBE_MIN_ROWS):
-        walk.probes = probes
-    walk.run(block_rows, progress)
+    with _blas_threads().limit(limits=free_cores(), user_api="blas"):
+        walk.run(block_rows, progress)
     return walk.result(null_score)
 
 
+def free_cores() -> int:
+    """Cores not busy with other work (by the 1-minute load average), at least one.
+
+    A multi-threaded matrix product waits for its slowest thread; on a core that another
+    process keeps busy that thread crawls. On this shared 2-core machine at load ~3, two
+    BLAS threads made the filter 3x slower than one; on idle cores they help.
+    """
+    cores = len(os.sched_getaffinity(0))
+    return max(1, min(cores, int(cores - os.getloadavg()[0] + 0.5)))
+
+
 class _Walk:
-    """State of one walk; `run` fills it block by block, `result` turns it into a Selection."""
+    """State of one walk; `run` fills it block by block, `result` turns it into a Selection.
+
+    Rows are compared as float32 unit vectors. Every float32 similarity within `band` of
+    the threshold is recomputed from the input by `similarity.settle` (float64, exact if
+    need be), so decisions, and reported values close to the threshold, are the defined
+    ones; values further away are reported to float32 accuracy (about `band`).
+    """
 
     def __init__(
         self,
         *,
         embeddings: np.ndarray,
         order: np.ndarray,
+        squares: np.ndarray,
         threshold: float,
         budget: int | None,
-        band32: float,
-        band64: float,
+        probes: int,
     ) -> None:
         self.embeddings = embeddings
         self.order = order
+        self.scale = 1.0 / np.sqrt(squares)  # per walk position
         # numpy scalars: a Python float would be compared in float32 with float32 arrays.
         self.threshold = np.float64(threshold)
+        self.band = np.float64(float32_band(embeddings.shape[1]))
         self.budget = budget
-        self.band32 = np.float64(band32)
-        self.band64 = np.float64(band64)
-        self.probes = 0  # partitions to probe per row; 0: no probe index
+        self.probes = probes  # partitions to probe per row; 0: no probe
         self.probe: _Probe | None = None
         capacity = min(len(order), budget or len(order), 1 << 16)
         self.kept = _Kept(embeddings.shape[1], capacity)
@@ -289,7 +301,7 @@ class _Walk:
 
     def run(self, block_rows: int, progress: Progress | None) -> None:
         # Blocks start small and double: early on the kept set is tiny and changes
-        # fast, and the probe index can only help from its second block on.
+        # fast, and the probe can only help from its second block on.
         start, size = 0, min(block_rows, SCAN_ROWS)
         while start < len(self.order) and not self.full():
             stop = min(start + size, len(self.order))
@@ -298,54 +310,67 @@ class _Walk:
                 progress(min(stop, self.stop) - start)
             start, size = stop, min(2 * size, block_rows)
 
+    def _unit32(self, start: int, stop: int) -> np.ndarray:
+        """float32 unit vectors of walk positions [start, stop) (within 2u of the defined)."""
+        raw = self.embeddings[self.order[start:stop]]
+        scale = self.scale[start:stop, None]
+        if raw.dtype == np.float32:
+            raw *= scale.astype(np.float32)
+            return raw
+        return (raw * scale).astype(np.float32)
+
+    def _settle(self, values: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """float32 `values` of pairs of input rows (`right`: maybe one row), close ones settled."""
+
+        def pairs(close: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            left_vectors = unit_rows(self.embeddings[left[close]])
+            if np.ndim(right) == 0:
+                return left_vectors, unit_rows(self.embeddings[[right]])[0]
+            return left_vectors, unit_rows(self.embeddings[right[close]])
+
+        return settle(values, self.threshold, self.band, pairs)
+
     def _block(self, start: int, stop: int) -> None:
         """Walk positions [start, stop): probe, then scan and greedy in sub-blocks."""
-        vec64 = unit_rows(self.embeddings[self.order[start:stop]])
-        vec32 = vec64.astype(np.float32)
+        vec32 = self._unit32(start, stop)
         open_rows = np.arange(stop - start)
         if self.probes and self.kept.count >= PROBE_MIN_KEPT:
             if self.probe is None or self.kept.count >= 2 * self.probe.built_at:
                 self.probe = _Probe(self.kept, self.probes)
-            open_rows = self._probe_block(start, vec32, vec64)
+            open_rows = self._probe_block(start, vec32)
         for first in range(0, len(open_rows), SCAN_ROWS):
             part = open_rows[first : first + SCAN_ROWS]
-            best, best_rank = self._scan(start, part, vec32, vec64)
+            best, best_rank = self._scan(start, part, vec32)
             survivors = np.flatnonzero(self.blocker[start + part] < 0)
-            self._greedy(
-                start, part[survivors], vec32, vec64, best[survivors], best_rank[survivors]
-            )
+            self._greedy(start, part[survivors], vec32, best[survivors], best_rank[survivors])
             if self.full():
                 return
 
-    def _probe_block(self, start: int, vec32: np.ndarray, vec64: np.ndarray) -> np.ndarray:
+    def _probe_block(self, start: int, vec32: np.ndarray) -> np.ndarray:
         """Reject the rows that have a witness in their probed partitions; return the rest."""
         assert self.probe is not None
         value, rank = self.probe.nearest(vec32)
-        hits = np.flatnonzero((rank >= 0) & (value > self.threshold - self.band32))
+        hits = np.flatnonzero((rank >= 0) & (value > self.threshold - self.band))
         if hits.size:
-            exact = settle(
-                value[hits],
-                self.threshold,
-                self.band32,
-                lambda close: (self.kept.vec64[rank[hits[close]]], vec64[hits[close]]),
-            )
-            blocked = exact > self.threshold
-            self._reject(start + hits[blocked], rank[hits[blocked]], vec64[hits[blocked]])
+            rows = self.order[start + hits]
+            values = self._settle(value[hits], rows, self.kept.rows[rank[hits]])
+            blocked = values > self.threshold
+            self._reject(start + hits[blocked], rank[hits[blocked]], values[blocked])
         return np.flatnonzero(self.blocker[start : start + len(vec32)] < 0)
 
     def _scan(
-        self, start: int, part: np.ndarray, vec32: np.ndarray, vec64: np.ndarray
+        self, start: int, part: np.ndarray, vec32: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Compare rows `part` of the block with every kept row; reject those with a witness.
 
-        Returns, for every row of `part`, its largest float32 similarity to a kept row
-        and that row's rank (-inf, -1 when nothing is kept), settled where it is close.
+        Returns, for every row of `part`, its largest similarity to a kept row and that
+        row's rank (-inf, -1 when nothing is kept), settled where it is close.
         """
         best = np.full(len(part), -np.inf)
         best_rank = np.full(len(part), -1, dtype=np.int64)
         active = np.arange(len(part))
         query = vec32[part]
-        sure = self.threshold + self.band32
+        sure = self.threshold + self.band
         for first in range(0, self.kept.count, KEPT_CHUNK):
             last = min(first + KEPT_CHUNK, self.kept.count)
             sims = query[active] @ self.kept.vec32[first:last].T
@@ -358,95 +383,93 @@ class _Walk:
             if not active.size:
                 break
         certain = np.flatnonzero(best > sure)
-        self._reject(start + part[certain], best_rank[certain], vec64[part[certain]])
-        for i in np.flatnonzero(np.abs(best - self.threshold) <= self.band32):
-            best[i], best_rank[i] = self._settle_row(
-                start + part[i], vec32[part[i]], vec64[part[i]]
-            )
+        self._reject(start + part[certain], best_rank[certain], best[certain])
+        for i in np.flatnonzero(np.abs(best - self.threshold) <= self.band):
+            best[i], best_rank[i] = self._settle_row(start + part[i], vec32[part[i]])
         return best, best_rank
 
-    def _settle_row(self, position: int, vec32: np.ndarray, vec64: np.ndarray) -> tuple[float, int]:
+    def _settle_row(self, position: int, vec32: np.ndarray) -> tuple[float, int]:
         """A row whose largest float32 similarity is close to the threshold: decide exactly."""
         sims = self.kept.vec32[: self.kept.count] @ vec32
-        close = np.flatnonzero(sims >= self.threshold - self.band32)
-        exact = settle(
-            sims[close],
-            self.threshold,
-            self.band32,
-            lambda idx: (self.kept.vec64[close[idx]], vec64),
-        )
-        top = int(np.argmax(exact))
-        if exact[top] > self.threshold:
-            self._reject(np.array([position]), close[top : top + 1], vec64[None])
-        return float(exact[top]), int(close[top])
+        close = np.flatnonzero(sims >= self.threshold - self.band)
+        values = self._settle(sims[close], self.kept.rows[close], self.order[position])
+        top = int(np.argmax(values))
+        if values[top] > self.threshold:
+            self._reject(np.array([position]), close[top : top + 1], values[top : top + 1])
+        return float(values[top]), int(close[top])
 
     def _greedy(
         self,
         start: int,
         rows: np.ndarray,
         vec32: np.ndarray,
-        vec64: np.ndarray,
         best: np.ndarray,
         best_rank: np.ndarray,
     ) -> None:
         """Walk `rows` (block indices, no witness among earlier blocks) against each other.
 
-        A row with no conflict (similarity > threshold) with an earlier row of the block is
-        kept whatever the others do; only rows with a conflict are walked one by one.
+        Conflicts (similarity > threshold with an earlier row of the block) are few: a row
+        without one is kept whatever the others do, and only rows with one are walked.
         """
         if not rows.size:
             return
         count = len(rows)
-        gram = (vec32[rows] @ vec32[rows].T).astype(np.float64)
-        gram[~np.tri(count, k=-1, dtype=bool)] = -np.inf  # only earlier rows count
-        close = np.argwhere(np.abs(gram - self.threshold) <= self.band32)
-        if len(close):
-            gram[close[:, 0], close[:, 1]] = settle(
-                gram[close[:, 0], close[:, 1]],
-                self.threshold,
-                self.band32,
-                lambda idx: (vec64[rows[close[idx, 0]]], vec64[rows[close[idx, 1]]]),
-            )
-        conflict = gram > self.threshold
-        keep = ~conflict.any(axis=1)
-        for i in np.flatnonzero(~keep):
-            keep[i] = not (conflict[i, :i] & keep[:i]).any()
+        inputs = self.order[start + rows]
+        gram = vec32[rows] @ vec32[rows].T
+        earlier = np.tri(count, k=-1, dtype=bool)
+        pairs = np.argwhere(earlier & (gram > self.threshold - self.band))  # sorted by row
+        values = self._settle(
+            gram[pairs[:, 0], pairs[:, 1]], inputs[pairs[:, 0]], inputs[pairs[:, 1]]
+        )
+        conflicts, values = pairs[values > self.threshold], values[values > self.threshold]
+        keep = np.ones(count, dtype=bool)
+        blocked_by = np.full(count, -1, dtype=np.int64)  # block index of the blocking row
+        similarity = np.full(count, np.nan)
+        bounds = np.searchsorted(conflicts[:, 0], np.arange(count + 1))
+        for i in np.unique(conflicts[:, 0]):  # rows before i are decided when i comes up
+            earlier_rows = conflicts[bounds[i] : bounds[i + 1], 1]
+            kept_before = np.flatnonzero(keep[earlier_rows])
+            if kept_before.size:
+                keep[i] = False
+                top = bounds[i] + kept_before[np.argmax(values[bounds[i] + kept_before])]
+                blocked_by[i], similarity[i] = conflicts[top, 1], values[top]
         kept = np.flatnonzero(keep)
         if self.budget is not None and len(kept) >= self.budget - self.kept.count:
             kept = kept[: self.budget - self.kept.count]
             self.stop = start + int(rows[kept[-1]]) + 1
         ranks = np.full(count, -1, dtype=np.int64)
         ranks[kept] = self.kept.count + np.arange(len(kept))
-        # The nearest earlier kept row: from the scan, or one kept earlier in this block.
-        gram[:, ~keep] = -np.inf
-        inner = gram.argmax(axis=1)
-        inner_value = gram[np.arange(count), inner]
-        self.kept.extend(self.order[start + rows[kept]], vec64[rows[kept]])
         rejected = np.flatnonzero(~keep)
         rejected = rejected[start + rows[rejected] < self.stop]
-        self._reject(start + rows[rejected], ranks[inner[rejected]], vec64[rows[rejected]])
-        use_inner = inner_value[kept] > best[kept]
-        nn_rank = np.where(use_inner, ranks[inner[kept]], best_rank[kept])
-        nn = np.full(len(kept), np.nan)
+        self._reject(start + rows[rejected], ranks[blocked_by[rejected]], similarity[rejected])
+        # The nearest earlier kept row: from the scan, or one kept earlier in this block.
+        inner = np.where(earlier[kept][:, kept], gram[np.ix_(kept, kept)], -np.inf)
+        at = inner.argmax(axis=1) if len(kept) else np.zeros(0, dtype=np.int64)
+        inner_value = inner[np.arange(len(kept)), at]
+        use_inner = inner_value > best[kept]
+        nn_rank = np.where(use_inner, ranks[kept[at]], best_rank[kept])
+        nn = np.where(use_inner, inner_value, best[kept])
         has_nn = np.flatnonzero(nn_rank >= 0)
-        nn[has_nn] = self._similarities(vec64[rows[kept[has_nn]]], nn_rank[has_nn])
-        self.kept.nn[ranks[kept]] = nn
-        if self.probe is not None and len(kept):
-            self.probe.add(self.kept.vec32[ranks[kept]])
-
-    def _similarities(self, vec64: np.ndarray, ranks: np.ndarray) -> np.ndarray:
-        """The defined (float64, exact near the threshold) similarities to kept rows `ranks`."""
-        kept = self.kept.vec64[ranks]
-        values = rowwise_dots(vec64, kept)
-        return settle(
-            values, self.threshold, self.band64, lambda close: (vec64[close], kept[close])
+        nn[has_nn] = self._settle(
+            nn[has_nn], inputs[kept[has_nn]], self._kept_rows(nn_rank[has_nn], inputs, kept)
         )
+        nn[nn_rank < 0] = np.nan
+        self.kept.extend(inputs[kept], vec32[rows[kept]], nn)
+        if self.probe is not None and len(kept):
+            self.probe.add(vec32[rows[kept]])
 
-    def _reject(self, positions: np.ndarray, ranks: np.ndarray, vec64: np.ndarray) -> None:
-        """Record rejections with the similarity to the blocking kept row."""
-        if len(positions):
-            self.blocker[positions] = ranks
-            self.similarity[positions] = self._similarities(vec64, ranks)
+    def _kept_rows(self, ranks: np.ndarray, inputs: np.ndarray, kept: np.ndarray) -> np.ndarray:
+        """Input rows of kept ranks, including the ones being added from this block."""
+        rows = np.empty(len(ranks), dtype=np.int64)
+        old = ranks < self.kept.count
+        rows[old] = self.kept.rows[ranks[old]]
+        rows[~old] = inputs[kept[ranks[~old] - self.kept.count]]
+        return rows
+
+    def _reject(self, positions: np.ndarray, ranks: np.ndarray, similarity: np.ndarray) -> None:
+        """Record rejections: the blocking kept row and the similarity to it."""
+        self.blocker[positions] = ranks
+        self.similarity[positions] = similarity
 
     def result(self, null_score: np.ndarray) -> Selection:
         count = self.kept.count

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from curation.selection.deita import Selection, check_arguments, check_rows, walk_order
+from curation.selection.deita import Selection, check_arguments, squared_norms, walk_order
 from curation.selection.similarity import float64_band, settle, unit_rows
 
 
@@ -20,7 +20,7 @@ def reference_select(
     scores = np.asarray(scores, dtype=np.float64)
     check_arguments(embeddings, scores, threshold, budget)
     order, null_score = walk_order(scores)
-    check_rows(embeddings, order)
+    squared_norms(embeddings, order)
     band = float64_band(embeddings.shape[1])
     capacity = min(len(order), budget or len(order))
     kept_vectors = np.empty((capacity, embeddings.shape[1]))

@@ -38,13 +38,15 @@ def unit_rows(raw: np.ndarray) -> np.ndarray:
 
 
 def float32_band(dim: int) -> float:
-    """Bound on |float32 dot product - exact dot| for unit vectors of `dim` float32 values.
+    """Bound on |float32 dot product - defined similarity| for float32 unit vectors.
 
-    Rounding the float64 unit vectors to float32 costs at most 2u, and any order of
-    float32 summation at most dim*u/(1-dim*u) (u = 2**-24, Higham's gamma_n). 5% slack.
+    The float32 vectors are within 2u of the defined ones per component (a float32 scale
+    and one rounded product), which costs at most 4u on the dot product; any order of
+    float32 summation at most dim*u/(1-dim*u) (u = 2**-24, Higham's gamma_n). 5% slack
+    covers the second-order terms.
     """
     unit = 2.0**-24
-    return 1.05 * (2 * unit + dim * unit / (1 - dim * unit))
+    return 1.05 * (4 * unit + dim * unit / (1 - dim * unit))
 
 
 def float64_band(dim: int) -> float:
