@@ -42,8 +42,6 @@ logger = logging.getLogger(__name__)
 
 # Judges ask for this many alternatives per position; OpenAI's API allows at most 20.
 TOP_LOGPROBS = 20
-# ChatML's user turn opener, what SmolLM2 (the embedded model) uses.
-CHATML_PRE_QUERY = "<|im_start|>user\n"
 
 
 class ScoringLLM:
@@ -280,12 +278,3 @@ def score_kwargs(llm: LLM, scale: Sequence[int], rationale_tokens: int) -> dict[
 def continues_prefill(llm: LLM) -> bool:
     """True if the LLM continues a trailing assistant message (see `ScoringLLM`)."""
     return bool(getattr(llm, "continues_prefill", False))
-
-
-def describe(llm: LLM) -> dict[str, Any]:
-    """Provenance of an LLM: class, model and generation parameters (never a key)."""
-    return {
-        "llm": type(llm).__name__,
-        "model": llm.model_name,
-        "generation_kwargs": dict(llm.generation_kwargs or {}),
-    }
