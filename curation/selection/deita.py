@@ -257,8 +257,13 @@ def free_cores() -> int:
     process keeps busy that thread crawls. On this shared 2-core machine at load ~3, two
     BLAS threads made the filter 3x slower than one; on idle cores they help.
     """
-    cores = len(os.sched_getaffinity(0))
-    return max(1, min(cores, int(cores - os.getloadavg()[0] + 0.5)))
+    affinity = getattr(os, "sched_getaffinity", None)  # Linux; elsewhere all the CPUs
+    cores = len(affinity(0)) if affinity else os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average (Windows)
+        return cores
+    return max(1, min(cores, int(cores - load + 0.5)))
 
 
 class _Walk:
