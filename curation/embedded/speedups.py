@@ -17,11 +17,13 @@ bulk log of records with 2 fields, 3 suggestions, 5 metadata and a 384-d vector
    INSERT ... RETURNING compiled afresh per batch, and the returned rows turned into ORM
    objects that the only caller drops. The same upsert (same rows, defaults and conflict
    updates) now runs as a cached executemany. Validating each new record built a scratch
-   `Record(dataset=dataset)`, whose backref appended it to `dataset.records` (and warned
-   that it could not be saved); the scratch record now gets its dataset without events.
-   After the commit the records were reloaded with their suggestions' questions, their
-   responses' users and their submitted responses, which only the Elasticsearch document
-   used; the API answer needs the suggestions, responses and vectors, still loaded.
+   ORM `Record(dataset=dataset)`, whose backref appended it to `dataset.records` (and
+   warned that it could not be saved); the validators read its `fields` and `dataset`
+   only, which a plain namespace now carries. After the commit the records were reloaded
+   with their suggestions' questions, their responses' users and their submitted
+   responses, which only the Elasticsearch document used; the API answer needs the
+   suggestions, responses and vectors, still loaded. Batches of new records skip all of
+   this: `bulk_log` writes them with executemany and answers from the rows written.
 4. JSON: JSON columns (a vector is 384 floats), request bodies and responses used the
    standard library, whose float formatting is slow (0.3 ms per vector). pydantic-core's
    Rust encoder and decoder read and write the same values; a body it cannot parse goes
@@ -47,6 +49,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 SQLITE_PRAGMAS = (
@@ -58,9 +61,12 @@ SQLITE_PRAGMAS = (
 
 
 def install() -> None:
+    from curation.embedded import bulk_log
+
     _parse_settings_once()
     _notify_only_subscribed_webhooks()
     _lighter_bulk_logs()
+    bulk_log.install()
     _fast_json()
     _no_gzip_on_loopback()
     _remember_memberships()
@@ -113,14 +119,14 @@ def _notify_only_subscribed_webhooks() -> None:
 def _when_subscribed(notify: Notify) -> Notify:
     @functools.wraps(notify)
     async def wrapper(db: Any, event: Any, *args: Any, **kwargs: Any) -> list:
-        if not any(event in webhook.events for webhook in await _enabled_webhooks(db)):
+        if not any(event in webhook.events for webhook in await enabled_webhooks(db)):
             return []
         return await notify(db, event, *args, **kwargs)
 
     return wrapper
 
 
-async def _enabled_webhooks(db: Any) -> list:
+async def enabled_webhooks(db: Any) -> list:
     """The enabled webhooks, listed once per database session (one request or job)."""
     from argilla_server.contexts.webhooks import list_enabled_webhooks
 
@@ -149,7 +155,6 @@ def _lighter_bulk_logs() -> None:
     from argilla_server.validators.records import RecordCreateValidator
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
-    from sqlalchemy.orm.attributes import set_committed_value
 
     async def upsert_suggestions(self: CreateRecordsBulk, records_and_suggestions: list) -> list:
         rows = [
@@ -174,8 +179,8 @@ def _lighter_bulk_logs() -> None:
         return []
 
     async def validate_new_record(cls: Any, record_create: Any, dataset: Any) -> None:
-        record = Record(fields=record_create.fields)
-        set_committed_value(record, "dataset", dataset)  # no backref into dataset.records
+        # The validators read `record.fields` and `record.dataset` only.
+        record = SimpleNamespace(fields=record_create.fields, dataset=dataset)
         cls._validate_fields(record_create.fields, dataset)
         cls._validate_metadata(record_create.metadata, dataset)
         cls._validate_suggestions(record_create.suggestions, dataset, record=record)
