@@ -2,8 +2,8 @@
 
 1. Same prompts, two ways: every instruction answered by each default generator config,
    (a) sent straight to the server (`llm_throughput.measure`, the raw figure) and (b) by
-   the response steps of the preferences pipeline (distilabel `TextGeneration` with the
-   LLMs `curate generate` builds), timed end to end including distilabel's start-up.
+   the response steps of the preferences pipeline (`Respond`, distilabel's TextGeneration,
+   with the LLMs `curate generate` builds), timed end to end including distilabel's start-up.
    Goal: (b) keeps at least 80% of (a).
 2. With --full, `curate generate` end to end for --instructions instructions: stage times,
    counts and the judges' parse rate.
@@ -26,12 +26,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from distilabel.pipeline import Pipeline
 from distilabel.steps import LoadDataFromDicts
-from distilabel.steps.tasks import TextGeneration
 from llm_throughput import Throughput, load_line, local_server, measure, seed_prompts
 
 from curation.config import Config, GenerationConfig, LocalLLMServerConfig
 from curation.generate import pipelines
-from curation.generate.candidates import output_tokens
+from curation.generate.candidates import Respond, output_tokens
 from curation.generate.evolve import METADATA
 from curation.generate.stage import default_llm_factory, generate
 from curation.llm import server
@@ -58,7 +57,7 @@ def pipeline_throughput(config: Config, count: int, cache_dir: Path) -> Throughp
             data=[{"instruction": text} for text in instructions], batch_size=cfg.batch_size
         )
         for index, generator in enumerate(cfg.generators):
-            previous = previous >> TextGeneration(
+            previous = previous >> Respond(
                 name=f"respond_{index}",
                 llm=llm_for(generator),
                 system_prompt=generator.system_prompt,

@@ -130,10 +130,10 @@ class GenerationConfig(Section):
     min_instruction_chars: int = Field(default=10, ge=1)
     generators: list[LLMConfig] = Field(
         default_factory=lambda: [
-            LLMConfig(temperature=0.7, max_new_tokens=96),
+            LLMConfig(temperature=0.7, max_new_tokens=64),
             LLMConfig(
                 temperature=1.0,
-                max_new_tokens=96,
+                max_new_tokens=64,
                 system_prompt="You are a concise, careful assistant.",
             ),
         ],

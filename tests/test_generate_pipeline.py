@@ -93,6 +93,22 @@ def test_rerun_skips_current_stages_and_changes_nothing(tmp_path, deterministic_
     assert not (run.path / ".work" / "preferences").exists()  # scratch removed on success
 
 
+def test_every_generator_flags_its_truncated_responses(tmp_path, deterministic_llm_factory):
+    config = make_config(
+        num_instructions=2,
+        sources=["seed"],
+        generators=[{"max_new_tokens": 3}, {"max_new_tokens": 200, "temperature": 1.0}],
+        evol_quality={"enabled": True, "generator": 1},
+    )
+    run = RunDir(tmp_path / "run")
+    generate(config, run.path, llm_factory=deterministic_llm_factory)
+    rows = read(run, "preferences.parquet")
+    # the deterministic replies are ~20 words: cut at 3 for the first generator only
+    assert [row["generation_truncated"] for row in rows] == [[True, False, False]] * 2
+    assert all(len(row["generations"][0].split()) == 3 for row in rows)
+    assert run.stage("preferences")["counts"]["candidates_truncated"] == 2
+
+
 def test_judge_items_that_cannot_be_scored_are_kept_with_a_reason(
     tmp_path, deterministic_llm_factory
 ):

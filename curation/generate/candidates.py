@@ -1,8 +1,10 @@
-"""Gathering the responses of several generator steps into one list of candidates per row."""
+"""The candidate responses: generator steps that keep their token counts, and gathering
+their responses into one list of candidates per row."""
 
 from typing import TYPE_CHECKING, Any
 
 from distilabel.steps import Step, StepInput
+from distilabel.steps.tasks import TextGeneration
 
 from curation.generate.evolve import METADATA
 
@@ -21,6 +23,21 @@ def output_tokens(metadata: Any, step: str) -> int | None:
     if isinstance(tokens, list):
         tokens = tokens[0] if tokens else None
     return tokens
+
+
+class Respond(TextGeneration):
+    """distilabel's TextGeneration that keeps the metadata of the steps before it.
+
+    distilabel replaces a row's `distilabel_metadata` with the step's own, so in a chain of
+    generators only the last one's token counts (needed to tell truncated responses) would
+    survive.
+    """
+
+    def process(self, inputs: StepInput) -> "StepOutput":  # type: ignore[override]
+        for outputs in super().process(inputs):
+            for original, row in zip(inputs, outputs, strict=True):  # one generation per row
+                row[METADATA] = {**(original.get(METADATA) or {}), **(row.get(METADATA) or {})}
+            yield outputs
 
 
 class CollectCandidates(Step):

@@ -37,11 +37,11 @@ from typing import Any
 import pyarrow.parquet as pq
 from distilabel.pipeline import Pipeline
 from distilabel.steps import LoadDataFromDicts
-from distilabel.steps.tasks import MagpieGenerator, SelfInstruct, TextGeneration
+from distilabel.steps.tasks import MagpieGenerator, SelfInstruct
 
 from curation.config import GenerationConfig, LLMConfig
 from curation.errors import CurationError
-from curation.generate.candidates import CollectCandidates
+from curation.generate.candidates import CollectCandidates, Respond
 from curation.generate.evolve import EvolveInstruction, RewriteResponse
 from curation.generate.judges import ComplexityJudge, QualityJudge, UltraFeedbackJudge
 
@@ -195,7 +195,7 @@ def preferences_pipeline(
             batch_size=batch,
         )
         for index, generator in enumerate(cfg.generators):
-            step = TextGeneration(
+            step = Respond(
                 name=f"respond_{index}",
                 llm=llm_for(generator),
                 system_prompt=generator.system_prompt,
