@@ -47,6 +47,7 @@ def main() -> None:
 
     sql_schema.ensure_all()
     asyncio.run(_ensure_owner(layout))
+    speedups.start_checkpoints(layout.database)
 
     import uvicorn
 

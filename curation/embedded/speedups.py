@@ -39,16 +39,26 @@ bulk log of records with 2 fields, 3 suggestions, 5 metadata and a 384-d vector
    A confirmed membership is now remembered by the user object, which lives for one request.
 7. SQLite: WAL (the web server and the worker read while the other writes), NORMAL sync
    (durable across application crashes in WAL mode), a 64 MiB page cache, in-memory temp.
+   SQLite checkpoints the WAL into the database inside the commit that takes it past 1,000
+   pages, with an fsync: a bulk log of 20,000 records (10 kB each) paid that every one
+   or two batches, 0.15-0.2 ms per record of the SDK's wait. The connections now leave
+   checkpoints to a thread of the web server (`start_checkpoints`), as SQLite's WAL
+   documentation suggests; same data, same durability, outside the request.
 """
 
 from __future__ import annotations
 
+import atexit
 import copy
 import functools
 import json
+import logging
+import sqlite3
 import sys
+import threading
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -57,7 +67,9 @@ SQLITE_PRAGMAS = (
     "PRAGMA synchronous = NORMAL",
     "PRAGMA cache_size = -65536",
     "PRAGMA temp_store = MEMORY",
+    "PRAGMA wal_autocheckpoint = 0",  # see start_checkpoints
 )
+CHECKPOINT_EVERY_S = 1.0
 
 
 def install() -> None:
@@ -291,3 +303,30 @@ def _tune_sqlite_connections() -> None:
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)
         cursor.close()
+
+
+def start_checkpoints(database: Path) -> threading.Thread:
+    """Checkpoint the WAL of `database` every second from a thread (web server only).
+
+    A PASSIVE checkpoint copies committed pages into the database file without blocking
+    readers or writers, and costs nothing when no page is new; sqlite3 releases the GIL
+    while it works. At exit the thread closes its connection, so the last connection to
+    close (the server's) can fold the WAL back into the database as usual.
+    """
+    stop = threading.Event()
+
+    def checkpoints() -> None:
+        connection = sqlite3.connect(database, timeout=30, check_same_thread=False)
+        try:
+            while not stop.wait(CHECKPOINT_EVERY_S):
+                try:
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as error:  # e.g. a locked file: the next round retries
+                    logging.getLogger(__name__).warning("WAL checkpoint failed: %s", error)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=checkpoints, name="wal-checkpoints", daemon=True)
+    thread.start()
+    atexit.register(lambda: (stop.set(), thread.join(timeout=30)))
+    return thread
