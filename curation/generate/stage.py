@@ -45,8 +45,9 @@ from curation.runs import RunDir, StageContext, sha256_file, write_parquet
 
 INSTRUCTIONS = "instructions.parquet"
 PREFERENCES = "preferences.parquet"
-# Filters drop some generations; ask for this much more than the quota.
-OVERGENERATE = 1.5
+# Filters drop some generations, so ask for more than the quota; small models also write
+# fewer SelfInstruct lines than asked for.
+OVERGENERATE = {"self-instruct": 2.0, "magpie": 1.5, "evol-instruct": 1.5}
 
 
 @dataclass
@@ -155,7 +156,7 @@ def plan_instructions(
         raise CurationError("sources seed and evol-instruct need seeds with an `instruction`")
 
     def wanted(source: str, per_item: int = 1) -> int:
-        return math.ceil(quotas.get(source, 0) * OVERGENERATE / per_item)
+        return math.ceil(quotas.get(source, 0) * OVERGENERATE[source] / per_item)
 
     plan = InstructionPlan(
         contexts=_spread(
