@@ -90,7 +90,8 @@ def test_vector_matrix_matches_brute_force_and_appends():
     rng = np.random.default_rng(3)
     vectors = rng.standard_normal((300, 16))
     matrix = VectorMatrix(dimensions=16)
-    rows = [(i + 1, f"id{i}", json.dumps(v.tolist())) for i, v in enumerate(vectors)]
+    # record rowids in another order than the vectors', as after a vector added later
+    rows = [(i + 1, f"id{i}", 1000 - i, json.dumps(v.tolist())) for i, v in enumerate(vectors)]
     matrix.append(rows[:200])
     matrix.append(rows[200:])  # incremental load after inserts
     assert matrix.last_rowid == 300
@@ -109,8 +110,8 @@ def test_vector_matrix_matches_brute_force_and_appends():
     least = matrix.nearest(query, 5, least_similar=True)
     assert [r for r, _ in least] == [f"id{i}" for i in _brute_force(vectors, query, least=True)[:5]]
 
-    allowed = [f"id{i}" for i in range(0, 300, 7)]
+    allowed = np.array([1000 - i for i in range(0, 300, 7)] + [5000])  # 5000: no vector
     hits = matrix.nearest(query, 4, allowed=allowed, exclude="id0")
     order = [i for i in _brute_force(vectors, query) if i % 7 == 0 and i != 0]
     assert [r for r, _ in hits] == [f"id{i}" for i in order[:4]]
-    assert matrix.nearest(query, 3, allowed=[]) == []
+    assert matrix.nearest(query, 3, allowed=np.array([], dtype=np.int64)) == []

@@ -69,5 +69,6 @@ class Layout:
             "ARGILLA_REDIS_URL": f"unix://{self.redis_socket}?db=0",
             "ARGILLA_SEARCH_ENGINE": ENGINE_NAME,
             "HF_HUB_DISABLE_TELEMETRY": "1",
+            "OPENBLAS_NUM_THREADS": "1",  # vector search: see curation.embedded.vectors
             "TMPDIR": str(self.tmp),
         }

@@ -13,11 +13,13 @@ Runs in the server and worker processes (`.venv-argilla`); imported for its regi
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
+import numpy as np
 from argilla_server.database import async_engine
 from argilla_server.enums import MetadataPropertyType, SimilarityOrder
 from argilla_server.models import (
@@ -228,7 +230,8 @@ class SQLSearchEngine(SearchEngine):
         allowed = None
         if filter is not None or query is not None:
             search = await _record_search(dataset, query, filter, scored=False)
-            allowed = [row[0] for row in await _query(search.ids_sql(), search.params)]
+            rowids = (await _query(search.rowids_sql(), search.params))[0][0]
+            allowed = np.asarray(json.loads(rowids), dtype=np.int64)
         matrix = await vectors.matrix_for(
             _query, vector_settings.id.hex, vector_settings.dimensions
         )

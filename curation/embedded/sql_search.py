@@ -44,6 +44,10 @@ from curation.embedded.text_query import TextMatch
 _RECORD_COLUMNS = {"id", "external_id", "inserted_at", "updated_at", "status"}
 _DATETIME_COLUMNS = {"inserted_at", "updated_at"}
 _SHUFFLE_MODULUS = 4294967291  # the largest prime below 2**32
+# JSON types whose json_extract is a number (booleans are 1/0) or a text (an object is its
+# JSON text): what ranges on numbers or on texts compare, as SQLite's typeof() would say.
+_JSON_NUMBERS = ("integer", "real", "true", "false")
+_JSON_TEXTS = ("text", "object")
 
 
 class RecordSearch:
@@ -69,11 +73,9 @@ class RecordSearch:
 
     def _filter(self, filter: Filter) -> str:
         if isinstance(filter, AndFilter):
-            return (
-                "(" + " AND ".join(map(self._filter, filter.filters)) + ")"
-                if filter.filters
-                else "1"
-            )
+            # SQLite tests the terms in the order written: cheap ones first.
+            filters = sorted(filter.filters, key=_cost)
+            return "(" + " AND ".join(map(self._filter, filters)) + ")" if filters else "1"
         scope = filter.scope
         if isinstance(scope, RecordFilterScope):
             return self._record_filter(filter, scope.property)
@@ -103,7 +105,6 @@ class RecordSearch:
         return self._range(f"r.{column}", filter, convert=value)
 
     def _suggestion_filter(self, filter: Filter, scope: SuggestionFilterScope) -> str:
-        condition = self._suggestion_of(scope.question)
         if scope.property in ("value", "score"):
             match = self._any_value(f"s.{scope.property}", "'$'", filter)
         elif scope.property in ("agent", "type"):
@@ -114,7 +115,11 @@ class RecordSearch:
                 match = self._range(column, filter)
         else:
             raise UnprocessableEntityError(f"cannot filter suggestions by `{scope.property}`")
-        return f"EXISTS (SELECT 1 FROM suggestions s WHERE {condition} AND {match})"
+        # One pass over the question's suggestions (its index), not a lookup per record.
+        return (
+            f"r.id IN (SELECT s.record_id FROM suggestions s "
+            f"WHERE s.question_id = {self._question_id(scope.question)} AND {match})"
+        )
 
     def _response_filter(self, filter: Filter, scope: ResponseFilterScope) -> str:
         of_user = f" AND x.user_id = {self.param(scope.user.id.hex)}" if scope.user else ""
@@ -143,23 +148,25 @@ class RecordSearch:
     def _any_value(self, document: str, path: str, filter: Filter) -> str:
         """The value at `path` of the JSON `document` matches, or for a list one of its items.
 
-        Scalars (the common case) go through json_extract, lists through json_each, which
-        costs several times more per row.
+        Scalars (the common case) cost two JSON calls per row: their JSON type picks the
+        branch, one json_extract compares; lists go through json_each, several times dearer.
         """
         value = f"json_extract({document}, {path})"
         if isinstance(filter, TermsFilter):
             values = ", ".join(self.param(str(v)) for v in filter.values)
-            scalar = f"CAST({value} AS TEXT) IN ({values})"
+            scalar = f"ELSE CAST({value} AS TEXT) IN ({values})"
             item = (
                 f"v.type NOT IN ('null', 'object', 'array') AND CAST(v.value AS TEXT) IN ({values})"
             )
         else:
-            scalar = self._range(value, filter, typed=f"typeof({value})")
+            bounds = self._bounds(value, filter)
+            kinds = _JSON_NUMBERS if _numeric(filter) else _JSON_TEXTS
+            scalar = " ".join(f"WHEN '{kind}' THEN {bounds}" for kind in kinds) + " ELSE 0"
             item = self._range("v.value", filter, typed="v.type")
         return (
             f"CASE json_type({document}, {path}) WHEN 'array' THEN "
             f"EXISTS (SELECT 1 FROM json_each({document}, {path}) v WHERE {item}) "
-            f"ELSE {scalar} END"
+            f"{scalar} END"
         )
 
     def _extreme_value(self, document: str, path: str, extreme: str) -> str:
@@ -176,25 +183,34 @@ class RecordSearch:
     ) -> str:
         """Bounds on `column`; `typed` (its SQL or JSON type) keeps numbers and texts apart,
         since SQLite orders every text above every number."""
-        parts = []
-        for bound, operator in ((filter.ge, ">="), (filter.le, "<=")):
-            if bound is None:
-                continue
-            value = convert(bound) if convert else bound
-            parts.append(f"{column} {operator} {self.param(value)}")
+        parts = [self._bounds(column, filter, convert)]
         if typed is not None:
-            numeric = all(
-                isinstance(b, (int, float)) for b in (filter.ge, filter.le) if b is not None
+            parts.insert(
+                0, f"{typed} IN ('integer', 'real')" if _numeric(filter) else f"{typed} = 'text'"
             )
-            parts.insert(0, f"{typed} IN ('integer', 'real')" if numeric else f"{typed} = 'text'")
         return " AND ".join(parts)
 
-    def _suggestion_of(self, question: str) -> str:
-        question_id = (
+    def _bounds(self, column: str, filter: RangeFilter, convert: Any = None) -> str:
+        """`column` within the filter's bounds (BETWEEN evaluates `column` once)."""
+        low, high = (
+            None if b is None else convert(b) if convert else b for b in (filter.ge, filter.le)
+        )
+        if low is not None and high is not None:
+            return f"{column} BETWEEN {self.param(low)} AND {self.param(high)}"
+        if low is not None:
+            return f"{column} >= {self.param(low)}"
+        if high is not None:
+            return f"{column} <= {self.param(high)}"
+        return "1"
+
+    def _question_id(self, question: str) -> str:
+        return (
             "(SELECT q.id FROM questions q WHERE q.dataset_id = :dataset_id "
             f"AND q.name = {self.param(question)})"
         )
-        return f"s.record_id = r.id AND s.question_id = {question_id}"
+
+    def _suggestion_of(self, question: str) -> str:
+        return f"s.record_id = r.id AND s.question_id = {self._question_id(question)}"
 
     # --- text -------------------------------------------------------------------------
 
@@ -300,8 +316,21 @@ class RecordSearch:
     def count_sql(self) -> str:
         return f"SELECT count(*) {self._from()}"
 
-    def ids_sql(self) -> str:
-        return f"SELECT r.id {self._from()}"
+    def rowids_sql(self) -> str:
+        """One row: the JSON array of the matching records' rowids."""
+        return f"SELECT json_group_array(r.rowid) {self._from()}"
+
+
+def _cost(filter: Filter) -> int:
+    """Rank of a filter's cost per record: columns, an index probe into a list of
+    suggestion matches, a response lookup, then JSON parsing of the record's metadata."""
+    order = (RecordFilterScope, SuggestionFilterScope, ResponseFilterScope, MetadataFilterScope)
+    scope = getattr(filter, "scope", None)
+    return next((i for i, kind in enumerate(order) if isinstance(scope, kind)), len(order))
+
+
+def _numeric(filter: RangeFilter) -> bool:
+    return all(isinstance(b, (int, float)) for b in (filter.ge, filter.le) if b is not None)
 
 
 def _db_uuid(value: Any) -> str:
