@@ -34,6 +34,9 @@ _TICK = timedelta(microseconds=1)
 
 
 def install() -> None:
+    """Route batches of new records here. The PUT handler returns what
+    `upsert_records_bulk` returns, and FastAPI sends a `Response` as it is: the fast path
+    hands back the finished JSON answer instead of ORM records to serialise."""
     from argilla_server.bulk.records_bulk import UpsertRecordsBulk
 
     upsert_records_bulk = UpsertRecordsBulk.upsert_records_bulk

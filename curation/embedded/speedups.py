@@ -70,6 +70,7 @@ SQLITE_PRAGMAS = (
     "PRAGMA wal_autocheckpoint = 0",  # see start_checkpoints
 )
 CHECKPOINT_EVERY_S = 1.0
+WAL_LIMIT_BYTES = 64 * 2**20
 
 
 def install() -> None:
@@ -310,18 +311,24 @@ def start_checkpoints(database: Path) -> threading.Thread:
 
     A PASSIVE checkpoint copies committed pages into the database file without blocking
     readers or writers, and costs nothing when no page is new; sqlite3 releases the GIL
-    while it works. At exit the thread closes its connection, so the last connection to
-    close (the server's) can fold the WAL back into the database as usual.
+    while it works. Under a steady stream of writes SQLite seldom gets to restart the WAL
+    from its beginning, so past `WAL_LIMIT_BYTES` a TRUNCATE checkpoint (the pages are
+    already copied: it waits for the writer of the moment, then empties the file) keeps
+    it bounded. At exit the thread closes its connection, so the last connection to close
+    (the server's) can fold the WAL back into the database as usual.
     """
     stop = threading.Event()
+    wal = database.with_name(database.name + "-wal")
 
     def checkpoints() -> None:
-        connection = sqlite3.connect(database, timeout=30, check_same_thread=False)
+        connection = sqlite3.connect(database, timeout=2, check_same_thread=False)
         try:
             while not stop.wait(CHECKPOINT_EVERY_S):
                 try:
                     connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                except sqlite3.Error as error:  # e.g. a locked file: the next round retries
+                    if wal.exists() and wal.stat().st_size > WAL_LIMIT_BYTES:
+                        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+                except sqlite3.Error as error:  # e.g. busy: the next round retries
                     logging.getLogger(__name__).warning("WAL checkpoint failed: %s", error)
         finally:
             connection.close()
