@@ -192,11 +192,7 @@ def generate(
     from curation.config import load_config
     from curation.generate.stage import generate as run_generation
 
-    try:
-        summary = run_generation(load_config(config), run, num_instructions=num_instructions)
-    except KeyboardInterrupt:  # typer turns it into a silent exit 130 before main() sees it
-        err_console.print("interrupted; rerun the same command to resume")
-        raise typer.Exit(130) from None
+    summary = run_generation(load_config(config), run, num_instructions=num_instructions)
     console.print(f"{summary.run}: {summary.line()}", highlight=False, soft_wrap=True)
     if not summary.ran:
         console.print("(both stages were current: nothing to do)")
@@ -450,6 +446,15 @@ def main() -> None:
     except CurationError as error:
         err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         sys.exit(1)
-    except KeyboardInterrupt:
-        err_console.print("interrupted; rerun the same command to resume")
-        sys.exit(130)
+    except SystemExit as exit_:
+        if _caused_by_ctrl_c(exit_):  # typer turns Ctrl-C into a plain exit 130
+            err_console.print("interrupted; rerun the same command to resume")
+        raise
+
+
+def _caused_by_ctrl_c(error: BaseException | None) -> bool:
+    while error is not None:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
