@@ -77,19 +77,12 @@ def check_request(request: ExportRequest, config: Config) -> RunDir | None:
 
 def export(config: Config, request: ExportRequest) -> ExportResult:
     """`curate export`: the approved rows of one dataset, with a card, to a folder or the Hub."""
-    import httpx
-    from argilla._exceptions import ArgillaError
-
-    from curation.review.connection import connect
+    from curation.review.connection import argilla_errors, connect
 
     run = check_request(request, config)
     client = connect(config)
-    try:
+    with argilla_errors(f"reading {request.dataset!r} from Argilla", client):
         return _export(client, config, request, run)
-    except (httpx.HTTPError, ArgillaError) as error:
-        raise CurationError(
-            f"reading {request.dataset!r} from Argilla at {client.api_url} failed: {error}"
-        ) from None
 
 
 def _export(client, config: Config, request: ExportRequest, run: RunDir | None) -> ExportResult:

@@ -241,18 +241,11 @@ class RouteResult:
 
 def route_command(config: Config, dataset: str, workspace: str | None) -> RouteResult:
     """`curate route`."""
-    import httpx
-    from argilla._exceptions import ArgillaError
-
-    from curation.review.connection import connect
+    from curation.review.connection import argilla_errors, connect
 
     client = connect(config)
-    try:
+    with argilla_errors(f"routing {dataset!r} on Argilla", client):
         return route(client, config, dataset, workspace)
-    except (httpx.HTTPError, ArgillaError) as error:
-        raise CurationError(
-            f"routing {dataset!r} on Argilla at {client.api_url} failed: {error}"
-        ) from None
 
 
 def route(client: rg.Argilla, config: Config, dataset: str, workspace: str | None) -> RouteResult:

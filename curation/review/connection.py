@@ -8,8 +8,10 @@ never printed or logged; errors name the URL only.
 
 from __future__ import annotations
 
+import contextlib
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from curation.config import ArgillaConfig, Config
@@ -52,6 +54,18 @@ def connect(config: ArgillaConfig | Config) -> argilla.Argilla:
 
     url, key = resolve(config)
     return argilla.Argilla(api_url=url, api_key=key)
+
+
+@contextlib.contextmanager
+def argilla_errors(action: str, client: argilla.Argilla) -> Iterator[None]:
+    """Turn an HTTP or SDK failure during `action` into one line naming the server."""
+    import httpx
+    from argilla._exceptions import ArgillaError
+
+    try:
+        yield
+    except (httpx.HTTPError, ArgillaError) as error:
+        raise CurationError(f"{action} at {client.api_url} failed: {error}") from None
 
 
 def _status(url: str, key: str) -> int | None:

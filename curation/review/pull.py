@@ -31,8 +31,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curation.errors import CurationError
 from curation.paths import home
+from curation.review.connection import argilla_errors
 from curation.review.datasets import find_dataset, record_count
 from curation.review.templates import Template, template_of
 from curation.runs import write_json, write_parquet
@@ -113,16 +113,9 @@ def pull(
     cache_root: Path | None = None,
 ) -> Pulled:
     """Pull `dataset` (found as the CLI contract says), fetching only what changed."""
-    import httpx
-    from argilla._exceptions import ArgillaError
-
     found = find_dataset(client, dataset, workspace)
-    try:
+    with argilla_errors(f"reading {dataset!r} from Argilla", client):
         return _pull(client, found, cache_root or home() / "review-cache")
-    except (httpx.HTTPError, ArgillaError) as error:
-        raise CurationError(
-            f"reading {dataset!r} from Argilla at {client.api_url} failed: {error}"
-        ) from None
 
 
 def tidy_responses(

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from curation.config import RoutingWeights
 from curation.errors import CurationError
+from curation.progress import progress_bar
 from curation.review import routing
 from curation.review.datasets import dataset_url, lookup, queue_url, quietly, record_count
 from curation.review.templates import (
@@ -404,7 +405,6 @@ def push_records(
 ) -> PushResult:
     """Create or update `dataset` with `planned` records, in batches, with a progress bar."""
     import argilla as rg
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     dims = int(vectors.shape[1]) if vectors is not None and len(vectors) else None
     target, created_dataset = ensure_dataset(
@@ -412,10 +412,7 @@ def push_records(
     )
     # The bulk endpoint does not say which records were new: count before and after.
     before = 0 if created_dataset else record_count(client, target.id)
-    columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn())
-    with Progress(
-        *columns, TimeRemainingColumn(), console=console, transient=True, disable=console is None
-    ) as progress:
+    with progress_bar(console) as progress:
         task = progress.add_task(f"pushing to {dataset}", total=len(planned))
         for start in range(0, len(planned), batch_size):
             batch = planned[start : start + batch_size]

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation.errors import CurationError
+from curation.progress import progress_bar
 from curation.selection.table import list_array
 
 if TYPE_CHECKING:
@@ -81,17 +82,12 @@ def encode(
     batches pad as little as one big `encode` call would; they are fed in chunks only so
     the progress bar can move.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
     encoder = load_model(model)
     dim = encoder.get_embedding_dimension()
     result = np.empty((len(texts), dim), dtype=np.float32)
     order = np.argsort([-len(text) for text in texts], kind="stable")
     chunk = batch_size * CHUNK_BATCHES
-    columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn())
-    with Progress(
-        *columns, TimeRemainingColumn(), console=console, transient=True, disable=console is None
-    ) as progress:
+    with progress_bar(console) as progress:
         task = progress.add_task(f"embedding ({model})", total=len(texts))
         for start in range(0, len(texts), chunk):
             part = order[start : start + chunk]

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from curation.errors import CurationError
+from curation.progress import progress_bar
 from curation.runs import write_parquet
 from curation.selection import embeddings, table
 from curation.selection.deita import Selection, check_arguments, select_diverse
@@ -172,18 +173,8 @@ def _select(
     source: table.InputTable,
     console: Console | None,
 ) -> Selection:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
     walked = int((~np.isnan(scores)).sum())
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=console is None or walked < 100_000,
-    ) as progress:
+    with progress_bar(console, elapsed=True, quiet=walked < 100_000) as progress:
         task = progress.add_task("selecting", total=walked)
         return select_diverse(
             vectors,
