@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -16,20 +15,10 @@ from PIL import Image
 
 from curation import dashboard
 from curation.services import free_port
+from tests.browser.chromium import artifacts, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
-playwright = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
 PAGES = {  # URL path -> page title
     "": "Overview",
     "scores": "Scores",
@@ -66,14 +55,6 @@ def served(full_run):
         dashboard.stop()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield chromium
-        chromium.close()
-
-
 def wait_until_drawn(page, title: str) -> None:
     """Streamlit renders in steps: the title, then skeletons, then charts drawn by Plotly."""
     page.locator("h1", has_text=title).first.wait_for(timeout=60_000)
@@ -98,8 +79,7 @@ def test_page_screenshot(served, browser, full_run, path):
         assert page.locator('[data-testid="stException"]').count() == 0
         assert page.get_by_text(title, exact=True).first.is_visible()
         assert page.locator(".js-plotly-plot").count() >= 1
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        shot = ARTIFACTS / f"{path or 'overview'}.png"
+        shot = artifacts("dashboard") / f"{path or 'overview'}.png"
         page.screenshot(path=str(shot), full_page=True)
     finally:
         page.close()
@@ -163,15 +143,10 @@ def test_queue_link_opens_the_record_in_argilla(argilla_server, browser, tmp_pat
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     try:
-        page.goto(f"{argilla_server.url}/sign-in")
-        page.fill("input[name=username], input[type=text]", owner.username)
-        page.fill("input[type=password]", owner.password)
-        page.keyboard.press("Enter")
-        page.wait_for_url(lambda url: "sign-in" not in url, timeout=30_000)
+        sign_in(page, argilla_server.url, owner.username, owner.password)
         page.goto(link)
         page.get_by_text(texts["r-recursion"]).first.wait_for(timeout=30_000)
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "argilla-record-link.png"))
+        page.screenshot(path=str(artifacts("dashboard") / "argilla-record-link.png"))
         body = page.inner_text("body")
     finally:
         context.close()

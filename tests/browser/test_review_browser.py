@@ -8,8 +8,6 @@ the record routing ranked first. Screenshots go to `test-artifacts/review/` (git
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
@@ -18,20 +16,9 @@ from curation.review.commands import push_rows
 from curation.review.pull import pull
 from curation.review.push import chosen_side
 from curation.review.records import reviewed_rows
+from tests.browser.chromium import artifacts, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
-playwright = pytest.importorskip("playwright.sync_api")
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "review"
 
 
 LEVELS = (
@@ -65,7 +52,7 @@ def pairs() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_a_reviewer_overrules_the_ai_in_the_web_ui_and_pull_shows_it(argilla_server):
+def test_a_reviewer_overrules_the_ai_in_the_web_ui_and_pull_shows_it(argilla_server, browser):
     workspace = argilla_server.unique("browser-review")
     name = argilla_server.unique("pairs")
     rows = pairs()
@@ -75,29 +62,21 @@ def test_a_reviewer_overrules_the_ai_in_the_web_ui_and_pull_shows_it(argilla_ser
     human_side = "b" if ai_side == "a" else "a"
     urgent = rows.set_index("id").loc["browser-urgent"]
 
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.goto(f"{argilla_server.url}/sign-in")
-        page.get_by_label("Username").fill(reviewer.username)
-        page.get_by_label("Password").fill(reviewer.password)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url(f"{argilla_server.url}/", timeout=60_000)
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    sign_in(page, argilla_server.url, reviewer.username, reviewer.password)
 
-        page.goto(pushed.queue_url)
-        page.locator(f"label[for='preferred_{human_side}']").wait_for(timeout=60_000)
-        # The highest-priority record comes first, with the AI's answer pre-filled.
-        page.get_by_text(urgent["instruction"], exact=True).wait_for(timeout=60_000)
-        page.screenshot(path=str(ARTIFACTS / "1-queue-first-record.png"))
+    page.goto(pushed.queue_url)
+    page.locator(f"label[for='preferred_{human_side}']").wait_for(timeout=60_000)
+    # The highest-priority record comes first, with the AI's answer pre-filled.
+    page.get_by_text(urgent["instruction"], exact=True).wait_for(timeout=60_000)
+    page.screenshot(path=str(artifacts("review") / "1-queue-first-record.png"))
 
-        page.locator(f"label[for='preferred_{human_side}']").click()
-        page.locator(f"label[for='rating_{human_side}_5']").click()
-        page.screenshot(path=str(ARTIFACTS / "2-answered.png"))
-        page.locator("button.button--submit").click()
-        page.get_by_text(urgent["instruction"], exact=True).wait_for(state="hidden", timeout=60_000)
-        page.screenshot(path=str(ARTIFACTS / "3-submitted.png"))
-        browser.close()
+    page.locator(f"label[for='preferred_{human_side}']").click()
+    page.locator(f"label[for='rating_{human_side}_5']").click()
+    page.screenshot(path=str(artifacts("review") / "2-answered.png"))
+    page.locator("button.button--submit").click()
+    page.get_by_text(urgent["instruction"], exact=True).wait_for(state="hidden", timeout=60_000)
+    page.screenshot(path=str(artifacts("review") / "3-submitted.png"))
 
     pulled = pull(argilla_server.client, name, workspace)
     mine = pulled.feedback[pulled.feedback["annotator"] == reviewer.username]
