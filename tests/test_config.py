@@ -81,3 +81,12 @@ def test_cli_prints_config_errors_as_one_line(tmp_path):
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "nonsense_section" in lines[0]
+
+
+def test_the_team_example_config_is_valid(monkeypatch):
+    monkeypatch.setenv("VLLM_API_KEY", "vllm-secret")
+    config = load_config(Path(__file__).parents[1] / "examples" / "team.yaml")
+    assert config.generation.engine == "ray"
+    assert config.generation.judge.model != config.generation.generators[0].model
+    assert config.generation.generators[0].api_key().get_secret_value() == "vllm-secret"
+    assert "vllm-secret" not in str(config.masked())
