@@ -60,7 +60,7 @@ PREFERENCE_LABELS = {"a", "b", TIE}
 
 # 500 resamples: on 300 records the interval ends then move by ~0.005 (one standard
 # deviation) from seed to seed, against ~0.0025 at 1,000, for half the time. Measured
-# (benchmarks/agreement.py, two cores at load ~3.7): 2,000 records x 3 reviewers x 3
+# (benchmarks/agreement_bench.py, two cores at load ~3.7): 2,000 records x 3 reviewers x 3
 # questions in 1.8 s, 0.1 s of it without intervals. Library calls per resample set the pace.
 DEFAULT_RESAMPLES = 500
 # A percentile interval from resamples where the figure is often undefined (e.g. every
