@@ -21,7 +21,13 @@ def curate(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CURATE, *args], capture_output=True, text=True, timeout=180)
 
 
-def test_start_status_answer_stop(curation_home, tmp_path):
+@pytest.fixture(autouse=True)
+def own_home(tmp_path, monkeypatch):
+    """Each test gets its own service home, apart from the session's shared LLM server."""
+    monkeypatch.setenv("CURATION_HOME", str(tmp_path / "home"))
+
+
+def test_start_status_answer_stop(tmp_path):
     config = tmp_path / "c.yaml"
     port = free_port()
     config.write_text(f"llm:\n  port: {port}\n")
@@ -50,7 +56,7 @@ def test_start_status_answer_stop(curation_home, tmp_path):
     assert curate("llm", "status", "--config", str(config)).returncode != 0
 
 
-def test_port_taken_is_a_clear_error(curation_home, tmp_path):
+def test_port_taken_is_a_clear_error():
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", 0))
         blocker.listen()
@@ -64,7 +70,7 @@ def test_port_taken_is_a_clear_error(curation_home, tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_missing_model_file_is_a_clear_error(curation_home, tmp_path):
+def test_missing_model_file_is_a_clear_error(tmp_path):
     env = {**os.environ, "CURATION_LLM__MODEL_PATH": str(tmp_path / "nope.gguf")}
     result = subprocess.run(
         [*CURATE, "llm", "start"], capture_output=True, text=True, env=env, timeout=60
