@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.util import one_line_error
+
 CURATE = [sys.executable, "-m", "curation"]
 
 
@@ -16,15 +18,6 @@ def curate(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*CURATE, "agreement", *args], capture_output=True, text=True, timeout=120, env=env
     )
-
-
-def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 1
-    assert result.stdout == ""
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 def test_unknown_format_is_refused(tmp_path):

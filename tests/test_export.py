@@ -19,6 +19,7 @@ from curation.errors import CurationError
 from curation.export import card as cards
 from curation.export import formats, publish
 from curation.runs import RunDir
+from tests.util import one_line_error
 
 CURATE = [sys.executable, "-m", "curation"]
 
@@ -34,15 +35,6 @@ def curate(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[st
         env=clean,
         cwd=home,
     )
-
-
-def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert result.stdout == ""
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 # --- options, checked before any server is asked --------------------------------------------

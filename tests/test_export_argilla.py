@@ -30,6 +30,7 @@ from curation.review.commands import push_rows
 from curation.review.pull import pull
 from curation.review.push import chosen_side
 from curation.runs import RunDir
+from tests.util import one_line_error
 
 pytestmark = pytest.mark.integration
 CURATE = [sys.executable, "-m", "curation"]
@@ -162,15 +163,6 @@ def curate(*args: str, env: dict | None = None) -> subprocess.CompletedProcess[s
     return subprocess.run(
         [*CURATE, *args], capture_output=True, text=True, timeout=600, env=env or os.environ
     )
-
-
-def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert result.stdout == ""
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 def load(folder: Path):

@@ -77,8 +77,8 @@ def write_config(tmp_path: Path, llm_server, **generation) -> Path:
     return path
 
 
-def start_generate(config: Path, run: Path) -> subprocess.Popen:
-    command = [
+def generate_command(config: Path, run: Path) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "curation",
@@ -88,9 +88,16 @@ def start_generate(config: Path, run: Path) -> subprocess.Popen:
         "--config",
         str(config),
     ]
+
+
+def start_generate(config: Path, run: Path) -> subprocess.Popen:
     # Its own process group, like a shell job: a kill reaches distilabel's workers too.
     return subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        generate_command(config, run),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
 
 
@@ -114,17 +121,9 @@ def checkpoints(run: Path) -> list[Path]:
 
 
 def rerun(config: Path, run: Path) -> subprocess.CompletedProcess:
-    command = [
-        sys.executable,
-        "-m",
-        "curation",
-        "generate",
-        "--run",
-        str(run),
-        "--config",
-        str(config),
-    ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        generate_command(config, run), capture_output=True, text=True, timeout=900
+    )
 
 
 def test_killed_generation_resumes_without_duplicates_or_losses(llm_server, tmp_path):

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curation.services import free_port
+from tests.util import one_line_error
 
 CURATE = [sys.executable, "-m", "curation"]
 
@@ -44,14 +45,6 @@ def curate(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
     return subprocess.run(
         [*CURATE, *args], capture_output=True, text=True, timeout=300, env={**base, **(env or {})}
     )
-
-
-def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 @pytest.fixture

@@ -13,20 +13,13 @@ import pytest
 
 from curation.selection.reference import reference_select
 from curation.selection.table import list_array
+from tests.util import one_line_error
 
 CURATE = [sys.executable, "-m", "curation", "select"]
 
 
 def curate_select(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CURATE, *args], capture_output=True, text=True, timeout=300, cwd=cwd)
-
-
-def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 def rich_table(rows: int = 40, dim: int = 6, seed: int = 0) -> tuple[pa.Table, np.ndarray]:
