@@ -120,8 +120,10 @@ def funnel(stages: Sequence[tuple[str, int]], title: str = "") -> go.Figure:
     return _layout(figure, title, "rows", "")
 
 
-def bars(counts: pd.Series, *, title: str, x_title: str, y_title: str = "rows") -> go.Figure:
-    """One horizontal bar per label (drop reasons, decisions)."""
+def bars(counts: pd.Series, *, title: str, x_title: str, y_title: str = "rows") -> go.Figure | None:
+    """One horizontal bar per label (drop reasons, decisions); None without labels."""
+    if not len(counts):
+        return None
     figure = go.Figure(
         go.Bar(
             x=counts.to_numpy().tolist(),

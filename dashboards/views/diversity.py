@@ -59,9 +59,7 @@ def selection_section(sel: data.Selection) -> None:
         elif "reason" in rejected:
             counts = rejected["reason"].fillna("unknown").value_counts()
             ui.chart(
-                charts.bars(counts, title="Why rows were rejected", x_title="reason")
-                if len(counts)
-                else None,
+                charts.bars(counts, title="Why rows were rejected", x_title="reason"),
                 key="reasons",
                 empty="Nothing was rejected.",
             )

@@ -138,9 +138,7 @@ def render() -> None:
     with right:
         reasons = drop_reasons(sel, manifest)
         ui.chart(
-            charts.bars(reasons, title="Why rows dropped out", x_title="stage: reason")
-            if len(reasons)
-            else None,
+            charts.bars(reasons, title="Why rows dropped out", x_title="stage: reason"),
             key="drop_reasons",
             empty="No drops recorded yet.",
         )
