@@ -9,6 +9,7 @@ import pytest
 from curation.generate.rows import (
     InstructionCandidate,
     clean_instruction,
+    clean_rewrite,
     content_id,
     judge_counts,
     preference_row,
@@ -26,6 +27,16 @@ def test_clean_instruction_strips_list_markers_and_quotes():
     assert clean_instruction('- "What is rain?"') == "What is rain?"
     assert clean_instruction("   ") == ""
     assert clean_instruction(None) == ""
+
+
+def test_a_rewrite_loses_the_label_the_evol_quality_prompt_ends_in():
+    assert clean_rewrite("#Rewritten Response#:\nThe water cycle...") == "The water cycle..."
+    assert clean_rewrite("#Rewritten Response:\nSammy") == "Sammy"
+    assert clean_rewrite("Rewritten response: ok") == "ok"
+    assert clean_rewrite("A response that mentions a rewritten response: ok") == (
+        "A response that mentions a rewritten response: ok"
+    )
+    assert clean_rewrite(None) is None
 
 
 def test_select_instructions_drops_and_counts_each_reason():

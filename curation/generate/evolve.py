@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 from distilabel.steps import StepInput
 from distilabel.steps.tasks import EvolInstruct, EvolQuality
 
+from curation.generate.rows import clean_rewrite
+
 if TYPE_CHECKING:
     from distilabel.typing import StepOutput
 
@@ -55,6 +57,7 @@ class RewriteResponse(EvolQuality):
         evolved, statistics = self._evolve_reponses(inputs)
         for index, (row, responses) in enumerate(zip(inputs, evolved, strict=True)):
             row.update(self.format_output(responses))
+            row["evolved_response"] = clean_rewrite(row["evolved_response"])
             row[METADATA] = {
                 **(row.get(METADATA) or {}),
                 f"statistics_{self.name}": _row_statistics(statistics, len(inputs), index),

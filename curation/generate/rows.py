@@ -31,6 +31,8 @@ SOURCES = ("seed", "self-instruct", "magpie", "evol-instruct")
 
 _LIST_MARKER = re.compile(r"^\s*(?:\d+\s*[.):-]|[-*•]|#+)\s*")
 _QUOTES = "\"'`"
+# EvolQuality's prompt ends in "#Rewritten Response#:"; small models often repeat it.
+_REWRITE_LABEL = re.compile(r"^\s*#*\s*rewritten response\s*#*\s*:?\s*", re.IGNORECASE)
 
 INSTRUCTION_SCHEMA = pa.schema(
     [
@@ -114,6 +116,11 @@ def clean_instruction(text: str | None) -> str:
     if len(cleaned) >= 2 and cleaned[0] == cleaned[-1] and cleaned[0] in _QUOTES:
         cleaned = cleaned[1:-1].strip()
     return cleaned
+
+
+def clean_rewrite(text: str | None) -> str | None:
+    """An EvolQuality rewrite without the "#Rewritten Response#:" label the prompt ends in."""
+    return _REWRITE_LABEL.sub("", text, count=1) if text else text
 
 
 @dataclass
