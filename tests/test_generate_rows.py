@@ -26,6 +26,14 @@ def test_clean_instruction_strips_list_markers_and_quotes():
     assert clean_instruction("1. Explain gravity.") == "Explain gravity."
     assert clean_instruction('- "What is rain?"') == "What is rain?"
     assert clean_instruction("   ") == ""
+    assert clean_instruction('#Question: "Can I compost lemon peels?"') == (
+        "Can I compost lemon peels?"
+    )
+    assert clean_instruction("Query 2: Plan meals from leftovers.") == "Plan meals from leftovers."
+    assert clean_instruction("#Rewritten Prompt#: Explain tides.") == "Explain tides."
+    assert clean_instruction("Question everything: a essay prompt") == (
+        "Question everything: a essay prompt"
+    )
     assert clean_instruction(None) == ""
 
 

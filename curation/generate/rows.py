@@ -31,6 +31,11 @@ SOURCES = ("seed", "self-instruct", "magpie", "evol-instruct")
 
 _LIST_MARKER = re.compile(r"^\s*(?:\d+\s*[.):-]|[-*•]|#+)\s*")
 _QUOTES = "\"'`"
+# "Query 2:", "#Question:", "#Rewritten Prompt#:": labels models put before an instruction.
+_INSTRUCTION_LABEL = re.compile(
+    r"^#*\s*(?:rewritten\s+)?(?:query|question|prompt|instruction)\s*\d*\s*#*\s*:\s*",
+    re.IGNORECASE,
+)
 # EvolQuality's prompt ends in "#Rewritten Response#:"; small models often repeat it.
 _REWRITE_LABEL = re.compile(r"^\s*#*\s*rewritten response\s*#*\s*:?\s*", re.IGNORECASE)
 
@@ -109,10 +114,11 @@ def to_json(data: Any) -> str:
 
 
 def clean_instruction(text: str | None) -> str:
-    """An instruction without list markers, surrounding quotes or whitespace."""
+    """An instruction without list markers, labels, surrounding quotes or whitespace."""
     if not text:
         return ""
     cleaned = _LIST_MARKER.sub("", text.strip(), count=1).strip()
+    cleaned = _INSTRUCTION_LABEL.sub("", cleaned, count=1).strip()
     if len(cleaned) >= 2 and cleaned[0] == cleaned[-1] and cleaned[0] in _QUOTES:
         cleaned = cleaned[1:-1].strip()
     return cleaned
