@@ -167,6 +167,7 @@ def test_overview_funnel_and_drop_reasons(full_run):
     assert reasons["instructions: self-instruct dropped duplicate"] == 11  # manifest counts
     assert reasons["preferences: judge parse failures"] == pairs["chosen_rating"].isna().sum()
     assert "review: pending" not in reasons  # pending is not a loss
+    assert "preferences: candidates truncated" not in reasons  # flagged, still there
     stages = frame(at, "stage", "status")
     assert stages["stage"].tolist() == [
         "instructions",

@@ -9,8 +9,9 @@ import streamlit as st
 
 from dashboards import charts, data, ui
 
-# Manifest counts that name lost rows; selection and review losses come from their files.
-DROP_WORDS = re.compile(r"drop|dedup|duplicate|fail|invalid|skip|error|filtered|empty|truncat")
+# Manifest counts that name lost rows (truncated candidates are kept, flagged); selection
+# and review losses come from their files.
+DROP_WORDS = re.compile(r"drop|dedup|duplicate|fail|invalid|skip|error|filtered|empty")
 
 
 def funnel_stages(sel: data.Selection) -> tuple[list[tuple[str, int]], list[str]]:
