@@ -14,6 +14,7 @@ Usage: .venv/bin/python benchmarks/dashboard_bench.py [--records N] [--rebuild]
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import statistics
@@ -86,6 +87,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--rebuild", action="store_true")
+    logging.disable(logging.WARNING)  # AppTest runs outside a server; Streamlit says so each run
     args = parser.parse_args()
     print(f"load average before: {load()} ({os.cpu_count()} CPUs, shared)")
     run = run_for(args.records, args.rebuild)
