@@ -71,12 +71,12 @@ def pipeline_throughput(config: Config, count: int, cache_dir: Path) -> Throughp
     built = pipelines.Built(pipeline, cache_dir, {leaf: len(instructions)})
     rows = pipelines.run_pipeline(built, engine="local")[leaf]
     seconds = time.perf_counter() - started
-    tokens = sum(
-        output_tokens(row[METADATA], f"respond_{index}") or 0
-        for row in rows
-        for index in range(len(cfg.generators))
-    )
-    return Throughput(len(rows) * len(cfg.generators), 0, tokens, seconds)
+    steps = [
+        (row[METADATA], f"respond_{index}") for row in rows for index in range(len(cfg.generators))
+    ]
+    prompt_tokens = sum(output_tokens(*step, kind="input_tokens") or 0 for step in steps)
+    tokens = sum(output_tokens(*step) or 0 for step in steps)
+    return Throughput(len(steps), prompt_tokens, tokens, seconds)
 
 
 def full_generate(config: Config, count: int) -> None:

@@ -12,14 +12,17 @@ if TYPE_CHECKING:
     from distilabel.typing import StepOutput
 
 
-def output_tokens(metadata: Any, step: str) -> int | None:
-    """Output tokens a step recorded for this row (distilabel may merge copies into a list)."""
+def output_tokens(metadata: Any, step: str, kind: str = "output_tokens") -> int | None:
+    """Output (or, with kind="input_tokens", prompt) tokens a step recorded for this row.
+
+    distilabel may merge copies of the statistics into a list; the first is taken.
+    """
     stats = (metadata or {}).get(f"statistics_{step}")
     if isinstance(stats, list):
         stats = stats[0] if stats else None
     if not isinstance(stats, dict):
         return None
-    tokens = stats.get("output_tokens")
+    tokens = stats.get(kind)
     if isinstance(tokens, list):
         tokens = tokens[0] if tokens else None
     return tokens
