@@ -30,7 +30,7 @@ from curation.review.commands import push_rows
 from curation.review.pull import pull
 from curation.review.push import chosen_side
 from curation.runs import RunDir
-from tests.util import one_line_error
+from tests.util import one_line_error, preference_rows
 
 pytestmark = pytest.mark.integration
 CURATE = [sys.executable, "-m", "curation"]
@@ -55,29 +55,8 @@ def instruction_rows() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def preference_rows() -> pd.DataFrame:
-    rows = []
-    for i in range(8):
-        rows.append(
-            {
-                "id": f"p-{i}",
-                "instruction": f"Name the capital of country number {i}.",
-                "chosen": f"The capital is City {i}.",
-                "rejected": f"I think it is Town {i}, or maybe not.",
-                "chosen_rating": 4.6,
-                "rejected_rating": 2.2,
-                "judge_model": "judge-1",
-                "margin": 2.4,
-                "judge_uncertainty": 0.1,
-                "source": "self-instruct",
-                "deita_score": float(3 + i),
-                "tie": False,
-                "generation_models": ["gen-a", "gen-b"],
-                "chosen_index": 0,
-                "rejected_index": 1,
-            }
-        )
-    return pd.DataFrame(rows)
+def pairs() -> pd.DataFrame:
+    return preference_rows(8, "p", source="self-instruct")
 
 
 def answer(annotator, argilla_id: str, status: str = "submitted", **values) -> None:
@@ -103,7 +82,14 @@ def reviewed(argilla_server):
     owner = argilla_server.client
     insts, prefs = argilla_server.unique("inst"), argilla_server.unique("prefs")
     push_rows(owner, config, instruction_rows(), "instruction", insts, workspace)
-    push_rows(owner, config, preference_rows(), "preference", prefs, workspace)
+    push_rows(
+        owner,
+        config,
+        pairs(),
+        "preference",
+        prefs,
+        workspace,
+    )
 
     def ids(name):
         pulled = pull(owner, name, workspace)
@@ -243,7 +229,7 @@ def test_dpo_export_puts_the_humans_choice_in_chosen(exported):
     rows = {row["id"]: row for row in train}
     # p-0 (with the AI), p-1 (AI overruled), p-7 (auto); not: ties, pending, drafts, discards.
     assert sorted(rows) == ["p-0", "p-1", "p-7"]
-    source = preference_rows().set_index("id")
+    source = pairs().set_index("id")
 
     def content(messages):
         assert [m["role"] for m in messages] == ["assistant"]
@@ -414,7 +400,7 @@ def test_test_size_splits_the_approved_rows(reviewed, tmp_path):
 def test_nothing_approved_is_an_error_and_writes_nothing(argilla_server, reviewed, tmp_path):
     empty = argilla_server.unique("nothing")
     push_rows(
-        reviewed.owner, load_config(), preference_rows().head(2), "preference", empty,
+        reviewed.owner, load_config(), pairs().head(2), "preference", empty,
         reviewed.workspace,
     )  # fmt: skip
     folder = tmp_path / "out"
@@ -637,7 +623,7 @@ def test_demo_step_exports_both_datasets_into_the_run(reviewed, tmp_path):
     run = RunDir.open(tmp_path / "run", tmp_path)
     ctx = DemoContext(config=config, run=run, num_instructions=1, console=Console(quiet=True))
     assert demo_step(ctx).startswith("skipped")  # no selected rows, nothing was pushed
-    preference_rows().to_parquet(run.file("selected.parquet"))
+    pairs().to_parquet(run.file("selected.parquet"))
     said = demo_step(ctx)
     assert said == f"{reviewed.prefs}: 3 dpo rows; {reviewed.insts}: 3 sft rows"
     found = {(e.dataset, e.format): e for e in data.exports(run.path)}

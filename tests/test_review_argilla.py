@@ -24,36 +24,9 @@ from curation.review.push import chosen_side
 from curation.review.records import REVIEW_RECORD_COLUMNS, reviewed_rows
 from curation.review.templates import METADATA, VECTOR
 from curation.runs import RunDir
+from tests.util import preference_rows
 
 pytestmark = pytest.mark.integration
-
-
-def pref_rows(n: int, prefix: str = "pair", **overrides) -> pd.DataFrame:
-    rows = []
-    for i in range(n):
-        rows.append(
-            {
-                "id": f"{prefix}-{i}",
-                "instruction": f"Name the capital of country number {i}.",
-                "chosen": f"The capital is City {i}.",
-                "rejected": f"I think it is Town {i}, or maybe not.",
-                "chosen_rating": 4.6,
-                "rejected_rating": 2.2,
-                "judge_model": "judge-1",
-                "margin": 2.4,
-                "judge_uncertainty": 0.1,
-                "source": "self-instruct" if i % 2 else "magpie",
-                "deita_score": float(3 + i),
-                "tie": False,
-                "generation_models": ["gen-a", "gen-b"],
-                "chosen_index": 0,
-                "rejected_index": 1,
-                "selection_rank": i,
-                "nn_similarity": None if i == 0 else 0.5,
-                **overrides,
-            }
-        )
-    return pd.DataFrame(rows)
 
 
 def instruction_rows(n: int, prefix: str = "inst") -> pd.DataFrame:
@@ -128,7 +101,7 @@ def server_records(argilla_server, name, workspace) -> dict[str, dict]:
 def test_templates_have_the_contract_names_and_settings(argilla_server, team):
     workspace, _ = team
     for template, rows in (
-        ("preference", pref_rows(2, "t")),
+        ("preference", preference_rows(2, "t")),
         ("instruction", instruction_rows(2, "t")),
     ):
         name = argilla_server.unique(template)
@@ -167,7 +140,7 @@ def test_templates_have_the_contract_names_and_settings(argilla_server, team):
 def test_push_twice_updates_in_place_keeps_every_response_and_adds_new_rows(argilla_server, team):
     workspace, people = team
     name = argilla_server.unique("prefs")
-    first = push(argilla_server, pref_rows(6), "preference", name, workspace)
+    first = push(argilla_server, preference_rows(6), "preference", name, workspace)
     assert (first.created, first.updated, first.new_dataset) == (6, 0, True)
     ids = ids_of(argilla_server, name, workspace)
     before = server_records(argilla_server, name, workspace)
@@ -177,7 +150,7 @@ def test_push_twice_updates_in_place_keeps_every_response_and_adds_new_rows(argi
 
     # The judge changed its mind (new ratings, model, uncertainty) and two rows are new;
     # this time it gave pair-5's rejected response no rating.
-    again = pref_rows(8, chosen_rating=3.6, judge_model="judge-2", judge_uncertainty=0.5)
+    again = preference_rows(8, chosen_rating=3.6, judge_model="judge-2", judge_uncertainty=0.5)
     again.loc[5, "rejected_rating"] = None
     second = push(argilla_server, again, "preference", name, workspace, min_submitted=3)
     assert (second.created, second.updated, second.new_dataset) == (2, 6, False)
@@ -221,7 +194,7 @@ def test_push_twice_updates_in_place_keeps_every_response_and_adds_new_rows(argi
 def test_a_template_mismatch_is_refused_and_changes_nothing(argilla_server, team):
     workspace, _ = team
     name = argilla_server.unique("mismatch")
-    push(argilla_server, pref_rows(3), "preference", name, workspace)
+    push(argilla_server, preference_rows(3), "preference", name, workspace)
     before = server_records(argilla_server, name, workspace)
     with pytest.raises(CurationError, match="was made with the preference template, not the inst"):
         push(argilla_server, instruction_rows(3), "instruction", name, workspace)
@@ -237,7 +210,7 @@ def test_every_approval_case_through_pull_and_the_decisions(argilla_server, team
     workspace, people = team
     alice, bob, carol = people["alice"], people["bob"], people["carol"]
     prefs = argilla_server.unique("approval-prefs")
-    push(argilla_server, pref_rows(6, "p"), "preference", prefs, workspace)
+    push(argilla_server, preference_rows(6, "p"), "preference", prefs, workspace)
     ids = ids_of(argilla_server, prefs, workspace)
     ai = {f"p-{i}": chosen_side(f"p-{i}") for i in range(6)}
     other = {k: "b" if v == "a" else "a" for k, v in ai.items()}
@@ -278,7 +251,7 @@ def test_every_approval_case_through_pull_and_the_decisions(argilla_server, team
     template, pairs = reviewed_rows(argilla_server.client, prefs, workspace)
     assert template == "preference"
     pairs = pairs.set_index("record_id")
-    rows = pref_rows(6, "p").set_index("id")
+    rows = preference_rows(6, "p").set_index("id")
     assert pairs["decision"].to_dict() == {
         "p-0": "approved",
         "p-1": "approved",
@@ -371,7 +344,7 @@ def test_every_approval_case_through_pull_and_the_decisions(argilla_server, team
 def test_pull_fetches_only_what_changed(argilla_server, team, tmp_path):
     workspace, people = team
     name = argilla_server.unique("incremental")
-    push(argilla_server, pref_rows(10, "n"), "preference", name, workspace)
+    push(argilla_server, preference_rows(10, "n"), "preference", name, workspace)
     cache = tmp_path / "cache"
     client = argilla_server.client
 
@@ -390,7 +363,7 @@ def test_pull_fetches_only_what_changed(argilla_server, team, tmp_path):
     assert fourth.fetched == 2  # the answered records only, never the 8 untouched ones
     assert len(fourth.responses) == 2 and len(fourth.feedback) == 1
 
-    push(argilla_server, pref_rows(1, "extra"), "preference", name, workspace)
+    push(argilla_server, preference_rows(1, "extra"), "preference", name, workspace)
     fifth = pull(client, name, workspace, cache)
     assert fifth.fetched == 1 and len(fifth.records) == 11  # the new record
 
@@ -411,7 +384,7 @@ def test_pull_fetches_only_what_changed(argilla_server, team, tmp_path):
 def test_route_reprioritises_and_auto_approves_where_people_agreed(argilla_server, team):
     workspace, people = team
     name = argilla_server.unique("routing")
-    push(argilla_server, pref_rows(8, "q"), "preference", name, workspace)
+    push(argilla_server, preference_rows(8, "q"), "preference", name, workspace)
     ids = ids_of(argilla_server, name, workspace)
     for i in range(5):  # people decide q-0..q-4 as the AI did
         side = chosen_side(f"q-{i}")
@@ -439,7 +412,7 @@ def test_route_reprioritises_and_auto_approves_where_people_agreed(argilla_serve
     _, rows = reviewed_rows(argilla_server.client, name, workspace)
     rows = rows.set_index("record_id")
     assert rows.loc["q-5", ["decision", "approved_by"]].tolist() == ["approved", "auto"]
-    assert rows.loc["q-5", "chosen"] == pref_rows(8, "q").set_index("id").loc["q-5", "chosen"]
+    assert rows.loc["q-5", "chosen"] == preference_rows(8, "q").set_index("id").loc["q-5", "chosen"]
     assert rows.loc["q-0", "approved_by"] == "humans"
 
     # People decide an auto-approved record differently: their decision wins.
@@ -463,7 +436,7 @@ def test_demo_review_steps_push_simulate_pull_and_write_agreement(argilla_server
     config.review.preference_dataset = argilla_server.unique("demo-prefs")
     config.review.instruction_dataset = argilla_server.unique("demo-inst")
     run = RunDir.open(tmp_path / "run", tmp_path)
-    selected = pref_rows(12, "d")
+    selected = preference_rows(12, "d")
     selected["rating_distributions"] = [[[0, 0, 0.1, 0.3, 0.6], [0.1, 0.7, 0.2, 0, 0]]] * 12
     selected["rating_stds"] = [[0.7, 0.5]] * 12
     selected.to_parquet(run.file("selected.parquet"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
+import pandas as pd
 import psutil
 
 
@@ -24,3 +25,32 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     return lines[0]
+
+
+def preference_rows(n: int, prefix: str = "pair", **overrides) -> pd.DataFrame:
+    """`n` judged pairs as `curate select` writes them (columns a preference push takes)."""
+    rows = []
+    for i in range(n):
+        rows.append(
+            {
+                "id": f"{prefix}-{i}",
+                "instruction": f"Name the capital of country number {i}.",
+                "chosen": f"The capital is City {i}.",
+                "rejected": f"I think it is Town {i}, or maybe not.",
+                "chosen_rating": 4.6,
+                "rejected_rating": 2.2,
+                "judge_model": "judge-1",
+                "margin": 2.4,
+                "judge_uncertainty": 0.1,
+                "source": "self-instruct" if i % 2 else "magpie",
+                "deita_score": float(3 + i),
+                "tie": False,
+                "generation_models": ["gen-a", "gen-b"],
+                "chosen_index": 0,
+                "rejected_index": 1,
+                "selection_rank": i,
+                "nn_similarity": None if i == 0 else 0.5,
+                **overrides,
+            }
+        )
+    return pd.DataFrame(rows)
