@@ -468,3 +468,31 @@ def test_demo_review_steps_push_simulate_pull_and_write_agreement(argilla_server
         assert figures["questions"]
     feedback = pd.read_parquet(run.file("feedback.parquet"))
     assert feedback["annotator"].str.startswith("simulated-reviewer-").all()
+
+
+def test_a_new_demo_run_replaces_the_records_of_an_earlier_one(argilla_server, tmp_path):
+    from rich.console import Console
+
+    from curation.demo import DemoContext
+    from curation.review.demo_steps import pull_step, push_step
+
+    config = load_config()
+    config.argilla.workspace = argilla_server.unique("demo")
+    config.review.preference_dataset = argilla_server.unique("demo-prefs")
+    config.review.instruction_dataset = argilla_server.unique("demo-inst")
+    contexts = []
+    for name, prefix in (("first", "old"), ("second", "new")):
+        run = RunDir.open(tmp_path / name, tmp_path)
+        preference_rows(4, prefix).to_parquet(run.file("selected.parquet"))
+        contexts.append(DemoContext(config, run, num_instructions=4, console=Console(quiet=True)))
+    first, second = contexts
+    assert "+4 new" in push_step(first)
+    assert "removed" not in push_step(first)  # a rerun of the same run keeps its records
+
+    said = push_step(second)  # say, after `rm -rf runs/demo` or in another checkout
+    assert "+4 new" in said and "4 of an earlier demo run removed" in said
+    pull_step(second)
+    records = pd.read_parquet(second.run.file("review_records.parquet"))
+    for dataset in (config.review.preference_dataset, config.review.instruction_dataset):
+        ids = set(records.loc[records["dataset"] == dataset, "record_id"])
+        assert ids == {f"new-{i}" for i in range(4)}

@@ -16,9 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from curation.review.datasets import lookup
 from curation.runs import write_json
 
 if TYPE_CHECKING:
+    import argilla as rg
+
     from curation.demo import DemoContext
 
 SELECTED = "selected.parquet"
@@ -88,6 +91,23 @@ def _datasets(ctx: DemoContext) -> list[tuple[str, str]]:
     return [(review.preference_dataset, "preference"), (review.instruction_dataset, "instruction")]
 
 
+def drop_other_runs(client: rg.Argilla, name: str, workspace: str, keep: set[str]) -> int:
+    """Delete the demo dataset's records that are not rows of this run; how many went.
+
+    The demo datasets mirror the demo run: after `rm -rf runs/demo` or in another
+    checkout, the records of an earlier demo run (and the SIMULATED reviews of them) would
+    otherwise stay in the review queue, the pull and the counts.
+    """
+    dataset = lookup(client, name, workspace)
+    if dataset is None:
+        return 0
+    records = dataset.records(with_suggestions=False, with_responses=False, with_vectors=False)
+    stale = [record for record in records if record.id not in keep]
+    if stale:
+        dataset.records.delete(stale)
+    return len(stale)
+
+
 def push_step(ctx: DemoContext) -> str:
     """Push the selected pairs as both datasets; their review URLs go into the links."""
     from curation.review.commands import push_rows, record_counts
@@ -103,10 +123,17 @@ def push_step(ctx: DemoContext) -> str:
     for name, template in _datasets(ctx):
         rows = selected if template == "preference" else instruction_rows(selected)
         check_rows(rows, template, str(path))
+        dropped = drop_other_runs(client, name, ctx.config.argilla.workspace, set(rows["id"]))
         result = push_rows(client, ctx.config, rows, template, name, run=ctx.run)
         ctx.links[f"Review {name} ({template}), highest priority first"] = result.queue_url
-        record_counts(ctx.run, "push", name, {"created": result.created, "updated": result.updated})
-        results.append(f"{name}: +{result.created} new, {result.updated} updated")
+        counts = {
+            "created": result.created,
+            "updated": result.updated,
+            "removed_other_run": dropped,
+        }
+        record_counts(ctx.run, "push", name, counts)
+        line = f"{name}: +{result.created} new, {result.updated} updated"
+        results.append(line + (f", {dropped} of an earlier demo run removed" if dropped else ""))
     return "; ".join(results)
 
 
