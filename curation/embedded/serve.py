@@ -37,9 +37,10 @@ def main() -> None:
     _migrate()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
-    from curation.embedded import fixes, speedups
+    from curation.embedded import access, fixes, speedups
 
     fixes.install()
+    access.install()
     speedups.install()
 
     import curation.embedded.sql_engine  # noqa: F401  (registers the search engine)
