@@ -43,12 +43,12 @@ def main() -> None:
     access.install()
     speedups.install()
 
-    import curation.embedded.sql_engine  # noqa: F401  (registers the search engine)
-    from curation.embedded import sql_schema
+    from curation.embedded import sql_engine, sql_schema  # sql_engine registers the engine
 
     sql_schema.ensure_all()
     asyncio.run(_ensure_owner(layout))
     speedups.start_checkpoints(layout.database)
+    sql_engine.start_warming(layout.saved_vectors)
 
     import uvicorn
 
