@@ -271,18 +271,14 @@ def warm(query: Query) -> None:
 
 def _counters(query: Query, vector_settings_id: str) -> tuple[int, int]:
     """(inserts, changes) of a vector setting's vectors: the triggers' counters."""
+    inserts, changes = f"vectors+{vector_settings_id}", f"vectors~{vector_settings_id}"
     found = dict(
         query(
             f"SELECT name, version FROM {VERSIONS_TABLE} WHERE name IN (:inserts, :changes)",
-            {
-                "inserts": f"vectors+{vector_settings_id}",
-                "changes": f"vectors~{vector_settings_id}",
-            },
+            {"inserts": inserts, "changes": changes},
         )
     )
-    return found.get(f"vectors+{vector_settings_id}", 0), found.get(
-        f"vectors~{vector_settings_id}", 0
-    )
+    return found.get(inserts, 0), found.get(changes, 0)
 
 
 def _is_current(
