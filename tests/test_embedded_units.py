@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
+from curation.embedded import vectors
+from curation.embedded.sql_schema import VERSIONS_TABLE
 from curation.embedded.text_query import TextMatch, to_fts5
 from curation.embedded.vectors import VectorMatrix
 
@@ -115,3 +120,101 @@ def test_vector_matrix_matches_brute_force_and_appends():
     order = [i for i in _brute_force(vectors, query) if i % 7 == 0 and i != 0]
     assert [r for r, _ in hits] == [f"id{i}" for i in order[:4]]
     assert matrix.nearest(query, 3, allowed=np.array([], dtype=np.int64)) == []
+
+
+class VectorTables:
+    """The tables a vector load reads (vectors, records, the triggers' counters), in SQLite,
+    behind the blocking `query` the server gives `vectors.current_matrix`; counts the batches
+    of vectors read."""
+
+    def __init__(self, dimensions: int) -> None:
+        self.db = sqlite3.connect(":memory:", check_same_thread=False)
+        self.db.executescript(
+            f"CREATE TABLE records (id TEXT PRIMARY KEY);"
+            f"CREATE TABLE vectors (record_id TEXT, vector_settings_id TEXT, value TEXT);"
+            f"CREATE TABLE {VERSIONS_TABLE} (name TEXT PRIMARY KEY, version INTEGER);"
+        )
+        self.dimensions, self.lock, self.vector_reads = dimensions, threading.Lock(), 0
+        self.rng = np.random.default_rng(5)
+        self.values: dict[str, np.ndarray] = {}
+
+    def insert(self, count: int) -> None:
+        for _ in range(count):
+            record_id = f"r{len(self.values)}"
+            self.values[record_id] = self.rng.standard_normal(self.dimensions)
+            value = json.dumps(self.values[record_id].tolist())
+            self.db.execute("INSERT INTO records VALUES (?)", (record_id,))
+            self.db.execute("INSERT INTO vectors VALUES (?, 'vs', ?)", (record_id, value))
+        self.bump("vectors+vs")
+
+    def bump(self, counter: str) -> None:
+        self.db.execute(
+            f"INSERT INTO {VERSIONS_TABLE} VALUES (?, 1) "
+            "ON CONFLICT(name) DO UPDATE SET version = version + 1",
+            (counter,),
+        )
+
+    def query(self, sql: str, params: dict) -> list:
+        with self.lock:
+            if "v.value" in sql:
+                self.vector_reads += 1
+                time.sleep(0.01)  # a read that takes time, so that threads overlap
+            return self.db.execute(sql, params).fetchall()
+
+    def nearest(self, query: np.ndarray, k: int) -> list[str]:
+        ids = list(self.values)
+        return [ids[i] for i in _brute_force(np.array(list(self.values.values())), query)[:k]]
+
+
+@pytest.fixture
+def fresh_vector_cache(monkeypatch):
+    """No matrix loaded and none kept on disk, as in a process that just started."""
+    monkeypatch.setattr(vectors, "_matrices", {})
+    monkeypatch.setattr(vectors, "_loads", {})
+    monkeypatch.setattr(vectors, "_saved_in", [])
+
+
+def test_searches_arriving_at_a_cold_cache_share_one_load(fresh_vector_cache):
+    tables = VectorTables(dimensions=8)
+    tables.insert(1_200)
+    with ThreadPoolExecutor(10) as pool:
+        found = list(pool.map(lambda _: vectors.current_matrix(tables.query, "vs", 8), range(10)))
+    batches = -(-1_200 // vectors.LOAD_BATCH) + 1  # the last read finds nothing more
+    assert tables.vector_reads == batches  # one load, not ten
+    assert all(matrix is found[0] for matrix in found)
+    query = tables.rng.standard_normal(8)
+    assert [r for r, _ in found[0].nearest(query, 5)] == tables.nearest(query, 5)
+
+
+def test_a_restarted_server_reads_the_saved_matrix_and_only_new_vectors(
+    fresh_vector_cache, tmp_path
+):
+    tables = VectorTables(dimensions=8)
+    tables.insert(vectors.SAVE_AFTER + 10)
+    saved = tmp_path / "home" / "vectors"
+    vectors.keep_on_disk(saved)
+    vectors.current_matrix(tables.query, "vs", 8)
+    assert (saved.stat().st_mode & 0o777, (saved / "vs.npz").stat().st_mode & 0o777) == (
+        0o700,
+        0o600,
+    )
+
+    vectors._matrices.clear()  # a restart; meanwhile records were added
+    tables.insert(30)
+    tables.vector_reads = 0
+    matrix = vectors.current_matrix(tables.query, "vs", 8)
+    assert tables.vector_reads == 2  # the 30 new vectors, then nothing more
+    query = tables.rng.standard_normal(8)
+    assert [r for r, _ in matrix.nearest(query, 10)] == tables.nearest(query, 10)
+
+    vectors._matrices.clear()  # a vector changed while the server was down: all is read again
+    new = tables.rng.standard_normal(8)
+    tables.values["r3"] = new
+    tables.db.execute(
+        "UPDATE vectors SET value = ? WHERE record_id = 'r3'", (json.dumps(new.tolist()),)
+    )
+    tables.bump("vectors~vs")
+    tables.vector_reads = 0
+    matrix = vectors.current_matrix(tables.query, "vs", 8)
+    assert tables.vector_reads > 2
+    assert [r for r, _ in matrix.nearest(new, 1)] == ["r3"]

@@ -13,6 +13,10 @@ an answer: from an error to what the endpoint documents.
    in the test's session. Now a record read by id whose vectors were loaded
    gets their settings loaded with them (one query; none when already there, as in the
    PATCH handler, which loads the dataset's vector settings itself).
+
+Every module that patches argilla-server internals (these fixes, `access`) first checks
+that the installed argilla-server is the version it was written for (`written_for`): a
+newer one may have renamed what a patch replaces, or fixed it differently.
 """
 
 from __future__ import annotations
@@ -21,7 +25,20 @@ from typing import Any
 
 
 def install() -> None:
+    written_for("2.8.0", __name__)
     _vector_settings_with_vectors()
+
+
+def written_for(version: str, patcher: str) -> None:
+    """Refuse to start on an argilla-server other than `version`: `patcher`'s patches were
+    checked against that one's source, and access rules must not silently lapse."""
+    from argilla_server._version import __version__
+
+    if __version__ != version:
+        raise RuntimeError(
+            f"{patcher} was written for argilla-server {version}, found {__version__}: "
+            "check its patches against the new version, then update the version here"
+        )
 
 
 def _vector_settings_with_vectors() -> None:

@@ -7,6 +7,7 @@ so it uses the standard library only.
     HOME/auth_secret        signing key of web UI sessions (mode 0600), so logins survive restarts
     HOME/argilla.db         the SQLite database (WAL mode): Argilla's tables and our search tables
     HOME/redis/             Redis data and its Unix socket (no TCP port)
+    HOME/vectors/           binary copies of the vector matrices (0700, files 0600), see `vectors`
     HOME/*.log, HOME/*.pid  one per process: argilla (web server), worker, redis
 """
 
@@ -38,6 +39,10 @@ class Layout:
     @property
     def database(self) -> Path:
         return self.home / "argilla.db"
+
+    @property
+    def saved_vectors(self) -> Path:
+        return self.home / "vectors"
 
     @property
     def redis_dir(self) -> Path:

@@ -37,17 +37,18 @@ def main() -> None:
     _migrate()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
-    from curation.embedded import fixes, speedups
+    from curation.embedded import access, fixes, speedups
 
     fixes.install()
+    access.install()
     speedups.install()
 
-    import curation.embedded.sql_engine  # noqa: F401  (registers the search engine)
-    from curation.embedded import sql_schema
+    from curation.embedded import sql_engine, sql_schema  # sql_engine registers the engine
 
     sql_schema.ensure_all()
     asyncio.run(_ensure_owner(layout))
     speedups.start_checkpoints(layout.database)
+    sql_engine.start_warming(layout.saved_vectors)
 
     import uvicorn
 

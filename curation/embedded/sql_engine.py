@@ -13,14 +13,18 @@ Runs in the server and worker processes (`.venv-argilla`); imported for its regi
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import sqlite3
+import threading
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import numpy as np
-from argilla_server.database import async_engine
+from argilla_server.database import async_engine, sync_engine
 from argilla_server.enums import MetadataPropertyType, SimilarityOrder
 from argilla_server.models import (
     Dataset,
@@ -52,11 +56,37 @@ from curation.embedded.text_query import TextMatch, to_fts5
 
 # Elasticsearch's limit on terms buckets, which argilla-server's engine also applies.
 MAX_TERMS = 2**14
+log = logging.getLogger(__name__)
 
 
 async def _query(sql: str, params: dict[str, Any] | None = None) -> Sequence[Any]:
     async with async_engine.connect() as connection:
         return (await connection.execute(text(sql), params or {})).all()
+
+
+def _query_now(sql: str, params: dict[str, Any]) -> Sequence[Any]:
+    """`_query` for threads outside the event loop (the vector loads)."""
+    with sync_engine.connect() as connection:
+        return connection.execute(text(sql), params).all()
+
+
+def start_warming(saved_vectors: Path) -> threading.Thread | None:
+    """Load every vector matrix in a thread, so the first similarity searches after a start
+    find them loaded; the server answers meanwhile (health included). Matrices are kept in
+    `saved_vectors` across restarts."""
+    if not vectors.SHARED_LOADS:
+        return None
+    vectors.keep_on_disk(saved_vectors)
+
+    def warm() -> None:
+        try:
+            vectors.warm(_query_now)
+        except Exception:  # a search loads what is missing anyway
+            log.exception("loading the vector matrices at start failed")
+
+    thread = threading.Thread(target=warm, name="vector-warming", daemon=True)
+    thread.start()
+    return thread
 
 
 async def _execute(statements: Iterable[str]) -> None:
@@ -232,8 +262,8 @@ class SQLSearchEngine(SearchEngine):
             search = await _record_search(dataset, query, filter, scored=False)
             rowids = (await _query(search.rowids_sql(), search.params))[0][0]
             allowed = np.asarray(json.loads(rowids), dtype=np.int64)
-        matrix = await vectors.matrix_for(
-            _query, vector_settings.id.hex, vector_settings.dimensions
+        matrix = await asyncio.to_thread(
+            vectors.current_matrix, _query_now, vector_settings.id.hex, vector_settings.dimensions
         )
         hits = matrix.nearest(
             vector,
