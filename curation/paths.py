@@ -1,9 +1,16 @@
-"""Where curation keeps its state: one home directory for background services."""
+"""Where curation keeps its state: one home directory for background services.
+
+What lives there holds records, responses and keys, so every folder we make under it is
+0700 and every file 0600 (`private_dir`); folders of older installs are tightened when
+they are next opened.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+PRIVATE_DIR = 0o700
 
 
 def home() -> Path:
@@ -17,3 +24,28 @@ def home() -> Path:
 def service_home(name: str) -> Path:
     """State directory of one background service (`argilla`, `llm`, `dashboard`)."""
     return home() / name
+
+
+def private_dir(path: Path) -> Path:
+    """`path` as a folder only its owner can enter, its files only the owner can read.
+
+    Made 0700 (with its missing parents under the curation home) if new; an existing one,
+    those parents and its files are tightened (installs from before this rule had
+    0755 folders and 0644 files).
+    """
+    path, root = Path(path), home()
+    for folder in reversed([path, *path.parents]):
+        if folder == path or folder == root or root in folder.parents:
+            folder.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+            _tighten(folder)
+    for entry in path.iterdir():
+        if entry.is_file() and not entry.is_symlink():
+            _tighten(entry)
+    return path
+
+
+def _tighten(path: Path) -> None:
+    """Drop group and other permissions; the owner's stay as they are."""
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        os.chmod(path, mode & 0o700)

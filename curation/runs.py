@@ -74,9 +74,15 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def write_parquet(table: pa.Table, path: Path) -> None:
-    """Write a Parquet file atomically."""
-    write_atomic(path, lambda tmp: pq.write_table(table, tmp))
+def write_parquet(table: pa.Table, path: Path, mode: int | None = None) -> None:
+    """Write a Parquet file atomically, optionally with a file mode (0o600 for records)."""
+
+    def write(tmp: Path) -> None:
+        pq.write_table(table, tmp)
+        if mode is not None:
+            os.chmod(tmp, mode)
+
+    write_atomic(path, write)
 
 
 def write_json(data: Any, path: Path, mode: int | None = None) -> None:

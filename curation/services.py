@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from curation.errors import CurationError
+from curation.paths import private_dir
 
 LOOPBACK = "127.0.0.1"
 
@@ -133,8 +134,9 @@ class Service:
                 f"port {port} on {LOOPBACK} is taken by another program; "
                 f"choose another with --port or stop that program"
             )
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.log_file, "ab") as log:
+        private_dir(self.state_dir)
+        log_fd = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with open(log_fd, "ab") as log:
             process = subprocess.Popen(
                 list(command),
                 stdout=log,
@@ -143,6 +145,7 @@ class Service:
                 env={**os.environ, **(env or {})},
                 cwd=cwd,
                 start_new_session=True,
+                umask=0o077,  # what it writes (database, logs) is its owner's alone
             )
         self.pid_file.write_text(str(process.pid))
         deadline = time.monotonic() + timeout
