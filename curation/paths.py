@@ -27,25 +27,30 @@ def service_home(name: str) -> Path:
 
 
 def private_dir(path: Path) -> Path:
-    """`path` as a folder only its owner can enter, its files only the owner can read.
+    """`path` as a folder only its owner can enter, holding files only the owner can read.
 
-    Made 0700 (with its missing parents under the curation home) if new; an existing one,
-    those parents and its files are tightened (installs from before this rule had
-    0755 folders and 0644 files).
+    Made 0700 (with its missing parents under the curation home) if new. An existing
+    one, its parents under the home and everything inside are tightened: installs from
+    before this rule had 0755 folders and 0644 files.
     """
     path, root = Path(path), home()
     for folder in reversed([path, *path.parents]):
-        if folder == path or folder == root or root in folder.parents:
+        if folder in (path, root) or root in folder.parents:
             folder.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
             _tighten(folder)
-    for entry in path.iterdir():
-        if entry.is_file() and not entry.is_symlink():
-            _tighten(entry)
+    for folder, subfolders, files in os.walk(path):
+        for name in [*subfolders, *files]:
+            _tighten(Path(folder) / name)
     return path
 
 
 def _tighten(path: Path) -> None:
     """Drop group and other permissions; the owner's stay as they are."""
-    mode = path.stat().st_mode & 0o777
-    if mode & 0o077:
-        os.chmod(path, mode & 0o700)
+    try:
+        if path.is_symlink():
+            return
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            os.chmod(path, mode & 0o700)
+    except FileNotFoundError:  # a server's temp file, gone since the listing
+        pass

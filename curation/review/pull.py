@@ -201,7 +201,8 @@ def _pull(client: rg.Argilla, found: rg.Dataset, cache_root: Path) -> Pulled:
     http = client.api.http_client
     dataset_id = str(found.id)
     server = hashlib.sha256(client.api_url.encode()).hexdigest()[:12]
-    cache = private_dir(cache_root / server / dataset_id)  # records and responses: 0600 files
+    private_dir(cache_root)  # records and responses: 0600 files in 0700 folders
+    cache = private_dir(cache_root / server / dataset_id)
     info = _get(http, f"/api/v1/datasets/{dataset_id}")
     activity = info.get("last_activity_at")
     total = record_count(client, dataset_id)
