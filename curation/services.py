@@ -7,6 +7,7 @@ in its own process session so it outlives the `curate` command that started it, 
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
@@ -48,8 +49,8 @@ def http_ok(url: str, timeout: float = 2.0, headers: dict[str, str] | None = Non
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return 200 <= response.status < 300
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException):
+        return False  # nothing answers, or what answers does not speak HTTP
 
 
 def _alive(pid: int) -> bool:
