@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -281,9 +281,31 @@ def test_push_names_the_bad_cell_before_contacting_argilla(tmp_path, column, val
     refused(curate(*PUSH, "--input", str(path), cwd=tmp_path, env=NOWHERE), "p.parquet", expected)
 
 
+GARBAGE = b"\x00\xffSSH-2.0-not-http\r\n\r\ngarbage" * 4
+MODELS = b'{"object": "list", "data": [{"id": "m", "object": "model"}]}'
+
+
 @pytest.fixture
 def garbage_server() -> Iterator[str]:
     """A TCP server on 127.0.0.1 that answers every connection with bytes that are not HTTP."""
+    yield from _serve(lambda request: GARBAGE)
+
+
+@pytest.fixture
+def half_http_server() -> Iterator[str]:
+    """Lists its models over HTTP (so the pre-flight check passes), answers the rest with
+    garbage: the failure happens deep inside the openai client, under distilabel."""
+
+    def answer(request: bytes) -> bytes:
+        if b"/models " not in request.split(b"\r\n")[0]:
+            return GARBAGE
+        head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(MODELS)}\r\nConnection: close\r\n\r\n"
+        return head.encode() + MODELS
+
+    yield from _serve(answer)
+
+
+def _serve(answer: Callable[[bytes], bytes]) -> Iterator[str]:
     listener = socket.create_server(("127.0.0.1", 0))
     stop = threading.Event()
 
@@ -296,11 +318,8 @@ def garbage_server() -> Iterator[str]:
                 continue
             with conn:
                 conn.settimeout(2)
-                try:
-                    conn.recv(65536)
-                    conn.sendall(b"\x00\xffSSH-2.0-not-http\r\n\r\ngarbage" * 4)
-                except OSError:
-                    pass
+                with contextlib.suppress(OSError):
+                    conn.sendall(answer(conn.recv(65536)))
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -342,6 +361,19 @@ def test_a_model_server_that_is_not_http_never_prints_the_key(tmp_path, garbage_
     result = curate(*args, cwd=tmp_path)
     refused(result, f"LLM server not reachable at {garbage_server}/v1")
     assert not (Path(os.environ["CURATION_RUNS_DIR"]) / "R").exists()
+
+
+def test_failures_inside_distilabel_never_print_the_key(tmp_path, half_http_server) -> None:
+    """Every request fails inside the openai client while distilabel runs the steps."""
+    llm = {"backend": "openai", "model": "m", "base_url": f"{half_http_server}/v1",
+           "api_key_env": "MY_LLM_KEY"}  # fmt: skip
+    generation = {"sources": ["self-instruct"], "instruction_llm": llm, "generators": [llm],
+                  "judge": llm}  # fmt: skip
+    (tmp_path / "c.yaml").write_text(json.dumps({"generation": generation}))
+    result = curate("--debug", "generate", "-c", "c.yaml", "--run", "R", "-n", "2", cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert "APIConnectionError" in output  # the failure was reported...
+    assert SECRET not in output  # ...without the key
 
 
 # --- with the session's Argilla server ----------------------------------------------------
@@ -408,15 +440,10 @@ def test_two_pushes_racing_to_create_one_dataset_both_succeed(tmp_path, argilla_
     dataset = argilla_server.unique("race")
     command = [*CURATE, *PUSH[:-1], dataset, "--input", str(path)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARGILLA_")}
-    racers = [
-        subprocess.Popen(command, capture_output=True, text=True, env=env, cwd=tmp_path)
-        for _ in range(2)
-    ]
-    outcomes = [(racer.wait(timeout=300), racer.stderr.read()) for racer in racers]
-    for racer in racers:
-        racer.stdout.close()
-        racer.stderr.close()
-    assert [code for code, _ in outcomes] == [0, 0], outcomes
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    racers = [subprocess.Popen(command, env=env, cwd=tmp_path, **pipes) for _ in range(2)]
+    errors = [racer.communicate(timeout=300)[1] for racer in racers]
+    assert [racer.returncode for racer in racers] == [0, 0], errors
     found = argilla_server.client.datasets(dataset, workspace="curation")
     assert len(list(found.records)) == 3
 
