@@ -472,3 +472,34 @@ def test_review_cache_and_server_home_are_private(tmp_path, argilla_server) -> N
     server_home = argilla_server.home
     for path in (server_home, server_home / "credentials.json", server_home / "argilla.db"):
         assert path.stat().st_mode & 0o077 == 0, (path, oct(path.stat().st_mode))
+
+
+def test_unexpected_failures_are_one_masked_line_and_debug_adds_a_plain_traceback(
+    tmp_path, monkeypatch
+) -> None:
+    """What `curate` prints for an exception it did not foresee (curation.redact)."""
+    from curation.redact import report_unexpected
+
+    argilla_key = f"argilla-{secrets.token_hex(8)}"
+    (tmp_path / "argilla").mkdir()
+    (tmp_path / "argilla" / "credentials.json").write_text(json.dumps({"api_key": argilla_key}))
+    monkeypatch.setenv("CURATION_HOME", str(tmp_path))
+    monkeypatch.setenv("MY_LLM_KEY", SECRET)
+
+    def call(headers: dict[str, str]) -> None:
+        raise RuntimeError(
+            f"refused {headers} (x-argilla-api-key: {argilla_key}, password=hunter2)"
+        )
+
+    with pytest.raises(RuntimeError) as caught:
+        call({"Authorization": f"Bearer {SECRET}"})
+    monkeypatch.delenv("CURATION_DEBUG", raising=False)
+    line = report_unexpected(caught.value)
+    monkeypatch.setenv("CURATION_DEBUG", "1")
+    full = report_unexpected(caught.value)
+    assert "\n" not in line and line.startswith("unexpected RuntimeError: refused")
+    assert "--debug" in line
+    assert "Traceback" in full and "in call" in full
+    assert "headers = " not in full  # frame locals are never shown
+    for text in (line, full):
+        assert SECRET not in text and argilla_key not in text and "hunter2" not in text
