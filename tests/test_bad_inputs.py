@@ -488,7 +488,7 @@ def test_unexpected_failures_are_one_masked_line_and_debug_adds_a_plain_tracebac
 
     def call(headers: dict[str, str]) -> None:
         raise RuntimeError(
-            f"refused {headers} (x-argilla-api-key: {argilla_key}, password=hunter2)"
+            f"refused {headers} as {argilla_key} (password=hunter2)"  # key known from the file
         )
 
     with pytest.raises(RuntimeError) as caught:
