@@ -8,12 +8,14 @@ User errors (`CurationError`) print one line and exit 1, never a traceback.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from curation.errors import CurationError
 
@@ -45,8 +47,17 @@ RunOption = Annotated[
 HomeOption = Annotated[
     Optional[Path], typer.Option("--home", help="Server home directory.", show_default=False)
 ]
+
+
+def _check_port(port: int | None) -> int | None:
+    if port is not None and not 1 <= port <= 65535:
+        raise CurationError(f"--port must be from 1 to 65535, not {port}")
+    return port
+
+
 PortOption = Annotated[
-    Optional[int], typer.Option("--port", help="Port on 127.0.0.1.", show_default=False)
+    Optional[int],
+    typer.Option("--port", help="Port on 127.0.0.1.", show_default=False, callback=_check_port),
 ]
 WorkspaceOption = Annotated[
     Optional[str], typer.Option("--workspace", help="Argilla workspace.", show_default=False)
@@ -56,8 +67,16 @@ WorkspaceOption = Annotated[
 @app.callback()
 def main_options(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", envvar="CURATION_DEBUG", help="On a failure, show the traceback too."
+        ),
+    ] = False,
 ) -> None:
     """Annotation-in-the-loop curation of synthetic LLM training data."""
+    if debug:
+        os.environ["CURATION_DEBUG"] = "1"  # read by curation.redact when a command fails
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
@@ -440,16 +459,29 @@ def stop() -> None:
 
 
 def main() -> None:
-    """Console-script entry point: user errors become one line on stderr, exit 1."""
+    """Console-script entry point: every failure becomes one line on stderr, exit 1.
+
+    The one place exceptions end: user errors (`CurationError`) as they are, anything
+    else through `curation.redact` (secrets masked, a traceback only with --debug, never
+    frame locals).
+    """
+    from curation.redact import redact, report_unexpected
+
     try:
         app()
     except CurationError as error:
-        err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-        sys.exit(1)
+        _fail(redact(" ".join(str(error).split())))
     except SystemExit as exit_:
         if _caused_by_ctrl_c(exit_):  # typer turns Ctrl-C into a plain exit 130
             err_console.print("interrupted; rerun the same command to resume")
         raise
+    except Exception as error:
+        _fail(report_unexpected(error))
+
+
+def _fail(message: str) -> None:
+    err_console.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
+    sys.exit(1)
 
 
 def _caused_by_ctrl_c(error: BaseException | None) -> bool:

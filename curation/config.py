@@ -15,12 +15,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from curation.errors import CurationError
 from curation.paths import service_home
@@ -344,6 +350,15 @@ def load_config(path: Path | None = None) -> Config:
         data = _read_yaml(source)
     try:
         return Config(**data)
+    except SettingsError as error:  # an environment value that is not the JSON it must be
+        found = re.search(r'field "(\w+)"', str(error))
+        section = found.group(1) if found else "?"
+        prefix = f"CURATION_{section.upper()}"
+        names = ", ".join(sorted(n for n in os.environ if n.upper().startswith(prefix)))
+        raise CurationError(
+            f"environment: {names or prefix + '*'}: cannot read config section `{section}` "
+            "(a section, list or mapping value must be JSON)"
+        ) from None
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "(top level)"
@@ -353,11 +368,16 @@ def load_config(path: Path | None = None) -> Config:
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise CurationError(f"config file not found: {path}") from None
     except OSError as error:
         raise CurationError(f"cannot read config file {path}: {error.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        raise CurationError(f"{path}: line {line}: not UTF-8 text") from None
     try:
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as error:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import hashlib
 import json
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -66,7 +68,7 @@ def sha256_file(path: Path) -> str:
 def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     """Call `write(tmp)` then rename tmp over `path`: readers see old or new, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = temp_path(path)
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -74,9 +76,67 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def write_parquet(table: pa.Table, path: Path) -> None:
-    """Write a Parquet file atomically."""
-    write_atomic(path, lambda tmp: pq.write_table(table, tmp))
+def temp_path(path: Path) -> Path:
+    """The hidden file beside `path` that this process writes before renaming it over `path`.
+
+    A writer killed mid-write leaves it behind; `remove_stale_temps` clears those.
+    """
+    remove_stale_temps(path)
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def remove_stale_temps(path: Path) -> None:
+    """Delete temps of `path` whose writing process is gone (killed before its rename)."""
+    if not path.parent.is_dir():
+        return
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.tmp-*"):
+        pid = tmp.name.rpartition("-")[2]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def check_writable(path: Path, option: str) -> None:
+    """A one-line error now, before any work, if `path` cannot be written as a file."""
+    if path.is_dir():
+        raise CurationError(f"{option} {path} is a directory; give a file name")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise CurationError(f"{option} {path}: {folder} is a file, not a directory")
+    try:  # a real try (access() says yes to root, even on a read-only file system)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise CurationError(
+            f"{option} {path}: cannot write in {folder} ({error.strerror})"
+        ) from None
+
+
+def write_error(path: Path, error: OSError) -> CurationError:
+    """A failed write (disk full, permissions changed meanwhile) as one line naming the file."""
+    return CurationError(f"cannot write {path}: {error.strerror or error}")
+
+
+def write_parquet(table: pa.Table, path: Path, mode: int | None = None) -> None:
+    """Write a Parquet file atomically, optionally with a file mode (0o600 for records)."""
+
+    def write(tmp: Path) -> None:
+        pq.write_table(table, tmp)
+        if mode is not None:
+            os.chmod(tmp, mode)
+
+    write_atomic(path, write)
 
 
 def write_json(data: Any, path: Path, mode: int | None = None) -> None:

@@ -7,6 +7,7 @@ in its own process session so it outlives the `curate` command that started it, 
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from curation.errors import CurationError
+from curation.paths import private_dir
 
 LOOPBACK = "127.0.0.1"
 
@@ -47,8 +49,8 @@ def http_ok(url: str, timeout: float = 2.0, headers: dict[str, str] | None = Non
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return 200 <= response.status < 300
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException):
+        return False  # nothing answers, or what answers does not speak HTTP
 
 
 def _alive(pid: int) -> bool:
@@ -133,8 +135,9 @@ class Service:
                 f"port {port} on {LOOPBACK} is taken by another program; "
                 f"choose another with --port or stop that program"
             )
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.log_file, "ab") as log:
+        private_dir(self.state_dir)
+        log_fd = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with open(log_fd, "ab") as log:
             process = subprocess.Popen(
                 list(command),
                 stdout=log,
@@ -143,6 +146,7 @@ class Service:
                 env={**os.environ, **(env or {})},
                 cwd=cwd,
                 start_new_session=True,
+                umask=0o077,  # what it writes (database, logs) is its owner's alone
             )
         self.pid_file.write_text(str(process.pid))
         deadline = time.monotonic() + timeout

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import curation
 from curation.embedded.layout import OWNER_USERNAME, Layout
 from curation.errors import CurationError
+from curation.paths import private_dir
 from curation.services import LOOPBACK, Service, http_ok, port_is_free
 
 ARGILLA_PYTHON_ENV = "CURATION_ARGILLA_PYTHON"
@@ -127,7 +128,7 @@ def start(
             f"port {port} on {LOOPBACK} is taken by another program; "
             "choose another with --port or stop that program"
         )
-    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(home)  # the database, logs and credentials: 0600 files in a 0700 folder
     found = _save_credentials(layout, previous, f"http://{LOOPBACK}:{port}")
     started_redis = _start_redis(redis, layout, redis_program)
     serve = "curation.embedded.serve"

@@ -10,6 +10,7 @@ Without a file, the bundled `curation/data/seeds.jsonl` is used.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import dataclass
 from importlib import resources
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from curation.errors import CurationError
+from curation.utf8 import check_utf8
 
 CONTEXT_KEYS = ("context", "input", "topic", "text")
 INSTRUCTION_KEYS = ("instruction", "prompt", "question")
@@ -75,25 +77,33 @@ def _first_text(record: dict[str, Any], keys: tuple[str, ...]) -> str | None:
     return None
 
 
+def _read_text(path: Path) -> str:
+    """The file as text; a one-line error naming the line that is not UTF-8."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        raise CurationError(f"{path}: line {line}: not UTF-8 text") from None
+
+
 def _read_jsonl(path: Path) -> list[tuple[str, Any]]:
     records = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                records.append((f"line {number}", json.loads(line)))
-            except json.JSONDecodeError as error:
-                raise CurationError(
-                    f"{path}: line {number}, column {error.colno}: invalid JSON ({error.msg})"
-                ) from None
+    for number, line in enumerate(io.StringIO(_read_text(path), newline=None), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append((f"line {number}", json.loads(line)))
+        except json.JSONDecodeError as error:
+            raise CurationError(
+                f"{path}: line {number}, column {error.colno}: invalid JSON ({error.msg})"
+            ) from None
     return records
 
 
 def _read_csv(path: Path) -> list[tuple[str, Any]]:
-    with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        return [(f"line {reader.line_num}", row) for row in reader]
+    reader = csv.DictReader(io.StringIO(_read_text(path), newline=""))
+    return [(f"line {reader.line_num}", row) for row in reader]
 
 
 def _read_parquet(path: Path) -> list[tuple[str, Any]]:
@@ -101,9 +111,11 @@ def _read_parquet(path: Path) -> list[tuple[str, Any]]:
     import pyarrow.parquet as pq
 
     try:
-        rows = pq.read_table(path).to_pylist()
+        table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as error:
         raise CurationError(f"{path}: not a readable Parquet file ({error})") from None
+    check_utf8(table, str(path))
+    rows = table.to_pylist()
     return [(f"row {index}", row) for index, row in enumerate(rows)]
 
 

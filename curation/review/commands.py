@@ -26,7 +26,7 @@ from curation.review.push import PushResult, plan_records, push_records, read_ro
 from curation.review.records import REVIEW_RECORD_COLUMNS, decisions, review_records
 from curation.review.routing import AUTO, RoutePlan, plan
 from curation.review.templates import Template, check_template
-from curation.runs import RunDir, write_parquet
+from curation.runs import RunDir, check_writable, write_error, write_parquet
 
 if TYPE_CHECKING:
     import argilla as rg
@@ -95,7 +95,7 @@ def push_command(
     console: Console,
 ) -> PushResult:
     """`curate push`."""
-    from curation.review.connection import connect
+    from curation.review.connection import argilla_errors, connect
 
     checked = check_template(template)
     if min_submitted is not None and min_submitted < 1:
@@ -103,9 +103,10 @@ def push_command(
     run_dir = RunDir.open(run, config.runs_dir, create=False) if run else None
     rows, skipped = read_rows(input, checked)
     client = connect(config)
-    result = push_rows(
-        client, config, rows, checked, dataset, workspace, min_submitted, run_dir, console
-    )
+    with argilla_errors(f"pushing to {dataset!r} on Argilla", client):
+        result = push_rows(
+            client, config, rows, checked, dataset, workspace, min_submitted, run_dir, console
+        )
     if skipped:
         console.print(f"skipped {skipped} rows without a pair (pair_null_reason)")
     if run_dir is not None:
@@ -129,10 +130,12 @@ def pull_command(
     from curation.review.connection import connect
 
     run_dir = RunDir.open(run, config.runs_dir, create=False) if run else None
-    if output.exists() and output.is_dir():
-        raise CurationError(f"--output {output} is a directory; give a .parquet file name")
+    check_writable(output, "--output")
     pulled = pull(connect(config), dataset, workspace)
-    write_parquet(feedback_table(pulled.feedback), output)
+    try:
+        write_parquet(feedback_table(pulled.feedback), output)
+    except OSError as error:
+        raise write_error(output, error) from None
     if run_dir is not None:
         write_run_files(run_dir, pulled)
     return pulled

@@ -9,10 +9,12 @@ never printed or logged; errors name the URL only.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from curation.config import ArgillaConfig, Config
 from curation.errors import CurationError
@@ -33,6 +35,9 @@ def resolve(config: ArgillaConfig | Config) -> tuple[str, str]:
         if config.api_key is None:
             raise CurationError("ARGILLA_API_URL is set but ARGILLA_API_KEY is not: set both")
         url, key = config.api_url.rstrip("/"), config.api_key.get_secret_value()
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise CurationError(f"the Argilla URL {url!r} is not an http:// or https:// address")
     else:
         found = launcher.read_credentials(config.home)
         if found is None:
@@ -70,11 +75,11 @@ def argilla_errors(action: str, client: argilla.Argilla) -> Iterator[None]:
 
 def _status(url: str, key: str) -> int | None:
     """HTTP status of an authenticated GET, None when nothing answers."""
-    request = urllib.request.Request(url, headers={API_KEY_HEADER: key})
     try:
+        request = urllib.request.Request(url, headers={API_KEY_HEADER: key})
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status
     except urllib.error.HTTPError as error:
         return error.code
-    except (urllib.error.URLError, OSError, ValueError):
-        return None
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException):
+        return None  # nothing answers, not a URL, or what answers does not speak HTTP

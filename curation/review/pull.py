@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curation.paths import home
+from curation.paths import home, private_dir
 from curation.review.connection import argilla_errors
 from curation.review.datasets import find_dataset, record_count
 from curation.review.templates import Template, template_of
@@ -200,7 +200,9 @@ def feedback_table(frame: pd.DataFrame) -> pa.Table:
 def _pull(client: rg.Argilla, found: rg.Dataset, cache_root: Path) -> Pulled:
     http = client.api.http_client
     dataset_id = str(found.id)
-    cache = cache_root / hashlib.sha256(client.api_url.encode()).hexdigest()[:12] / dataset_id
+    server = hashlib.sha256(client.api_url.encode()).hexdigest()[:12]
+    private_dir(cache_root)  # records and responses: 0600 files in 0700 folders
+    cache = private_dir(cache_root / server / dataset_id)
     info = _get(http, f"/api/v1/datasets/{dataset_id}")
     activity = info.get("last_activity_at")
     total = record_count(client, dataset_id)
@@ -232,7 +234,9 @@ def _pull(client: rg.Argilla, found: rg.Dataset, cache_root: Path) -> Pulled:
     users = _users(http, state, records)
     stamps = pd.to_datetime(records["updated_at"], format="ISO8601")
     max_updated = stamps.max().isoformat() if len(records) else None
-    write_parquet(pa.Table.from_pandas(records, preserve_index=False), cache / "records.parquet")
+    write_parquet(
+        pa.Table.from_pandas(records, preserve_index=False), cache / "records.parquet", mode=0o600
+    )
     write_json(
         {
             "version": CACHE_VERSION,
@@ -242,6 +246,7 @@ def _pull(client: rg.Argilla, found: rg.Dataset, cache_root: Path) -> Pulled:
             "users": users,
         },
         cache / "state.json",
+        mode=0o600,
     )
     return Pulled(
         dataset=found.name,

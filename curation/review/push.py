@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ from curation.review.templates import (
     metadata_property,
     settings,
 )
+from curation.utf8 import check_utf8
 
 if TYPE_CHECKING:
     import argilla as rg
@@ -65,6 +67,8 @@ RATING_COLUMNS: dict[Template, tuple[str, ...]] = {
     "preference": ("chosen_rating", "rejected_rating"),
 }
 SCALE = (1, 5)
+# How long to wait for a dataset another push is creating (seconds).
+DRAFT_WAIT_S = 30.0
 
 
 @dataclass
@@ -116,7 +120,9 @@ def read_rows(path: Path, template: Template) -> tuple[pd.DataFrame, int]:
         raise CurationError(
             f"{path}: missing column(s) {', '.join(missing)} for the {template} template"
         )
-    rows = pq.read_table(path).to_pandas()
+    data = pq.read_table(path)
+    check_utf8(data, str(path))
+    rows = data.to_pandas()
     skipped = 0
     if template == "preference" and "pair_null_reason" in rows.columns:
         unpaired = rows["pair_null_reason"].notna() & rows["chosen"].isna()
@@ -132,8 +138,9 @@ def check_rows(rows: pd.DataFrame, template: Template, where: str) -> None:
         raise CurationError(f"{where}: no rows to push")
     ids = rows["id"]
     for index, value in ids.items():
-        if not isinstance(value, str) or not value.strip():
-            raise CurationError(f"{where}: row {index}: `id` is empty")
+        problem = _text_problem(value)
+        if problem:
+            raise CurationError(f"{where}: row {index}: `id` {problem}")
     duplicated = ids[ids.duplicated(keep=False)]
     if not duplicated.empty:
         first = duplicated.iloc[0]
@@ -141,9 +148,10 @@ def check_rows(rows: pd.DataFrame, template: Template, where: str) -> None:
         raise CurationError(f"{where}: id {first!r} appears more than once (rows {rows_with})")
     for column in TEXT_COLUMNS[template]:
         for index, value in rows[column].items():
-            if not isinstance(value, str) or not value.strip():
+            problem = _text_problem(value)
+            if problem:
                 raise CurationError(
-                    f"{where}: row {index} (id {ids[index]!r}): `{column}` is empty"
+                    f"{where}: row {index} (id {ids[index]!r}): `{column}` {problem}"
                 )
     for column in RATING_COLUMNS[template]:
         if column not in rows.columns:
@@ -156,6 +164,17 @@ def check_rows(rows: pd.DataFrame, template: Template, where: str) -> None:
                 f"{where}: row {index} (id {ids[index]!r}): `{column}` is "
                 f"{rows[column][index]}, not a rating from {SCALE[0]} to {SCALE[1]}"
             )
+
+
+def _text_problem(value: Any) -> str | None:
+    """What is wrong with a value that must be text: `is empty`, `is int 7, not text`, or None."""
+    if isinstance(value, str):
+        return None if value.strip() else "is empty"
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return "is empty"
+    if isinstance(value, bytes):
+        return "holds bytes, not text (a binary column: store it as a string column)"
+    return f"is {type(value).__name__} {value!r}, not text"
 
 
 # --- rows -> records -------------------------------------------------------------------
@@ -333,12 +352,40 @@ def _preference_record(row: dict[str, Any], priority: float, disagreement: float
 
 def ensure_workspace(client: rg.Argilla, name: str) -> rg.Workspace:
     import argilla as rg
+    from argilla._exceptions import ConflictError
 
     with quietly():
         found = client.workspaces(name)
     if found is not None:
         return found
-    return rg.Workspace(name=name, client=client).create()
+    try:
+        return rg.Workspace(name=name, client=client).create()
+    except ConflictError:  # another push created it since the lookup
+        with quietly():
+            found = client.workspaces(name)
+        if found is None:
+            raise
+        return found
+
+
+def _published(client: rg.Argilla, name: str, workspace: str) -> rg.Dataset | None:
+    """The dataset once its creator has published it, or None if there is none.
+
+    A dataset being created by another push exists as a draft with only some of its
+    fields for a moment; checking it then would wrongly say it was made for something
+    else. A draft that stays one (its push was killed) is reported as such.
+    """
+    deadline = time.monotonic() + DRAFT_WAIT_S
+    while True:
+        found = lookup(client, name, workspace)
+        if found is None or found._model.status == "ready":
+            return found
+        if time.monotonic() > deadline:
+            raise CurationError(
+                f"dataset {name!r} in workspace {workspace!r} is an unfinished draft (a push "
+                "was interrupted while creating it): delete it in Argilla, then push again"
+            )
+        time.sleep(0.5)
 
 
 def ensure_dataset(
@@ -357,13 +404,19 @@ def ensure_dataset(
     property or vector the template gained since are updated; nothing else changes.
     """
     import argilla as rg
+    from argilla._exceptions import ConflictError
 
-    found = lookup(client, name, workspace)
+    found = _published(client, name, workspace)
     if found is None:
         space = ensure_workspace(client, workspace)
         wanted = settings(client, template, min_submitted or default_min_submitted, vector_dims)
         dataset = rg.Dataset(name=name, workspace=space, settings=wanted, client=client)
-        return dataset.create(), True
+        try:
+            return dataset.create(), True
+        except ConflictError:  # another push created it since the lookup: use theirs
+            found = _published(client, name, workspace)
+            if found is None:
+                raise
     check_existing(found, template, vector_dims)
     current = found.settings
     overlap = min_submitted or current.distribution.min_submitted

@@ -1,11 +1,13 @@
 """`curate select` and the demo's select step: read, embed if asked, select, write.
 
-Everything that can be wrong with the input is found before anything is written; the
-outputs are then written atomically, so a failed run leaves no half-written file.
+Everything that can be wrong with the input or the output paths is found before anything
+is written; the kept and rejected rows are then written as one unit (`write_pair`), so a
+failed or killed run leaves no half-written file and no kept file without its partner.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,10 +15,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from curation.errors import CurationError
 from curation.progress import progress_bar
-from curation.runs import write_parquet
+from curation.runs import check_writable, temp_path, write_error, write_parquet
 from curation.selection import embeddings, table
 from curation.selection.deita import Selection, check_arguments, select_diverse
 
@@ -120,6 +123,8 @@ def run_selection(request: SelectRequest, console: Console | None = None) -> Sel
     clock = _Clock()
     source = table.InputTable(request.input)
     table.check_output_columns(source)
+    table.check_text(source)
+    table.check_unique_ids(source)
     scores = table.read_scores(source, request.score_column)
     embedded = None
     if request.embedding_column is not None:
@@ -193,14 +198,50 @@ def select_file(
     console: Console | None = None,
 ) -> SelectResult:
     """`curate select`: OUT, its rejected rows beside it, and the embeddings if computed."""
+    check_outputs(request.input, output)
     result = run_selection(request, console)
     clock = _Clock()
-    write_parquet(result.selected, output)
-    write_parquet(result.rejected, rejected_path(output))
+    write_pair(result.selected, result.rejected, output)
     if embeddings_output is not None and result.embeddings is not None:
         write_parquet(result.embeddings, embeddings_output)
     result.timings["write"] = clock.lap("write")
     return result
+
+
+def check_outputs(input: Path, output: Path) -> None:
+    """Refuse, before any work, outputs that would replace the input or cannot be written."""
+    check_writable(output, "--output")
+    for path in (output, rejected_path(output)):
+        if path.resolve() == input.resolve():
+            raise CurationError(
+                f"--output {output} would overwrite the input file {input}; "
+                "write the selection to another file"
+            )
+
+
+def write_pair(kept: pa.Table, rejected: pa.Table, output: Path) -> None:
+    """The kept rows at `output` and the rejected ones beside it: both files or neither.
+
+    The kept-rows file is the commit point. Both tables go to hidden temps beside their
+    targets first; then the old kept file is removed, the rejected file renamed into
+    place, and the kept file renamed last. Killed at any moment, this leaves the old pair,
+    no kept file (rerun), or the new pair: a kept file always sits beside its own rejected
+    rows. Temps of a killed run are removed by the next write (`runs.temp_path`).
+    """
+    rejected_out = rejected_path(output)
+    kept_tmp, rejected_tmp = temp_path(output), temp_path(rejected_out)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(rejected, rejected_tmp)
+        pq.write_table(kept, kept_tmp)
+        output.unlink(missing_ok=True)
+        os.replace(rejected_tmp, rejected_out)
+        os.replace(kept_tmp, output)
+    except OSError as error:
+        raise write_error(output, error) from None
+    finally:
+        kept_tmp.unlink(missing_ok=True)
+        rejected_tmp.unlink(missing_ok=True)
 
 
 def run_stage(run: RunDir, config: SelectionConfig, console: Console | None = None) -> str:

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from curation.errors import CurationError
 from curation.selection.deita import Selection
+from curation.utf8 import check_utf8, has_text
 
 BATCH_ROWS = 16384
 ID_COLUMN = "id"
@@ -176,6 +177,34 @@ def _lengths(array: pa.Array) -> np.ndarray:
     if pa.types.is_fixed_size_list(array.type):
         return np.full(len(array), array.type.list_size, dtype=np.int64)
     return pc.list_value_length(array).fill_null(0).to_numpy(zero_copy_only=False)
+
+
+def check_text(table: InputTable) -> None:
+    """Every text column is UTF-8 (streamed): the outputs copy them, later stages read them."""
+    names = [field.name for field in table.schema if has_text(field.type)]
+    if not names:
+        return
+    offset = 0
+    for batch in table.batches(names):
+        check_utf8(batch, str(table.path), offset)
+        offset += batch.num_rows
+
+
+def check_unique_ids(table: InputTable) -> None:
+    """Each id names one row: the rejected file's `id` and `blocked_by` point at rows by it."""
+    if ID_COLUMN not in table.schema.names:
+        return
+    ids = table.ids()
+    if len(pc.unique(ids)) == len(ids):
+        return
+    seen: dict[Any, int] = {}
+    for row, value in enumerate(ids.to_pylist()):
+        if value in seen:
+            raise table.error(
+                f"id {value!r} appears more than once (rows {seen[value]} and {row}); "
+                "ids must be unique"
+            )
+        seen[value] = row
 
 
 def check_output_columns(table: InputTable) -> None:
