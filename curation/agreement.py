@@ -118,7 +118,7 @@ def compute_agreement(
     name, a level that cannot apply is an error. `resamples` bootstrap resamples of the
     records (0: no intervals), drawn from `seed`.
     """
-    _check_level(alpha_level)
+    check_level(alpha_level)
     question_values = dict(question_values or {})
     types = _question_types(table, dict(question_types or {}))
     if question is not None:
@@ -162,7 +162,7 @@ def render_agreement(result: Mapping[str, Any]) -> Group:
 # --- input checks and coding ------------------------------------------------------------
 
 
-def _check_level(alpha_level: str | None) -> None:
+def check_level(alpha_level: str | None) -> None:
     if alpha_level is not None and alpha_level not in LEVELS:
         raise CurationError(f"unknown alpha level {alpha_level!r}; use one of {', '.join(LEVELS)}")
 
@@ -734,7 +734,7 @@ def agreement_from_argilla(
     from curation.review.connection import connect
     from curation.review.pull import pull
 
-    _check_level(alpha_level)  # before any network work
+    check_level(alpha_level)  # before any network work
     pulled = pull(connect(config), dataset, workspace)
     return compute_agreement(
         pulled.responses,

@@ -11,13 +11,17 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
 from curation.errors import CurationError
+
+if TYPE_CHECKING:
+    from curation.config import Config
+    from curation.stages import Stage, StageOutcome
 
 console = Console()
 err_console = Console(stderr=True)
@@ -219,13 +223,15 @@ def generate(
 
 @app.command()
 def select(
-    input: Annotated[Path, typer.Option("--input", help="Input Parquet file.")],
-    output: Annotated[Path, typer.Option("--output", help="Output Parquet file.")],
-    score_column: Annotated[str, typer.Option("--score-column", help="Score to order by.")],
+    input: Annotated[Optional[Path], typer.Option("--input", help="Input Parquet file.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", help="Output Parquet file.")] = None,
+    score_column: Annotated[
+        Optional[str], typer.Option("--score-column", help="Score to order by.")
+    ] = None,
     threshold: Annotated[
-        float, typer.Option("--threshold", help="Max cosine similarity to kept rows.")
-    ],
-    budget: Annotated[int, typer.Option("--budget", help="Rows to keep.")],
+        Optional[float], typer.Option("--threshold", help="Max cosine similarity to kept rows.")
+    ] = None,
+    budget: Annotated[Optional[int], typer.Option("--budget", help="Rows to keep.")] = None,
     embedding_column: Annotated[
         Optional[str], typer.Option("--embedding-column", help="Column of embeddings.")
     ] = None,
@@ -243,42 +249,30 @@ def select(
     Rejected rows (with the kept row that blocked each) go beside OUT, as
     OUT_rejected.parquet (selection_rejected.parquet for selected.parquet). With --run (an
     existing run directory), texts are embedded through its embeddings.parquet cache.
+    --run alone is the run's select stage: its preferences.parquet by deita_score,
+    instructions embedded, threshold, budget and model from the config (or the options).
     """
     from curation.config import load_config
-    from curation.runs import RunDir
-    from curation.selection.stage import EMBEDDINGS, SelectRequest, rejected_path, select_file
+    from curation.selection.command import select_command
 
-    cfg = load_config(config)
-    if model is not None and text_column is None:
-        raise CurationError("--model only applies with --text-column")
-    cache = None
-    if run is not None:
-        cache = RunDir.open(run, cfg.runs_dir, create=False).file(EMBEDDINGS)
-    request = SelectRequest(
-        input=input,
-        score_column=score_column,
-        threshold=threshold,
-        budget=budget,
-        embedding_column=embedding_column,
-        text_column=text_column,
-        model=model or cfg.selection.embedding_model,
-        batch_size=cfg.selection.batch_size,
-        cache=cache,
-    )
-    result = select_file(request, output, embeddings_output=cache, console=err_console)
-    console.print(result.summary(), highlight=False, soft_wrap=True)
-    console.print(
-        f"kept rows: {output}; rejected rows: {rejected_path(output)}",
-        highlight=False,
-        soft_wrap=True,
-    )
+    for line in select_command(
+        load_config(config), run, input, output, score_column, threshold, budget,
+        embedding_column, text_column, model, err_console,
+    ):  # fmt: skip
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 @app.command()
 def push(
-    input: Annotated[Path, typer.Option("--input", help="Parquet file of rows to review.")],
-    template: Annotated[str, typer.Option("--template", help="instruction | preference")],
-    dataset: Annotated[str, typer.Option("--dataset", help="Argilla dataset name.")],
+    input: Annotated[
+        Optional[Path], typer.Option("--input", help="Parquet file of rows to review.")
+    ] = None,
+    template: Annotated[
+        Optional[str], typer.Option("--template", help="instruction | preference")
+    ] = None,
+    dataset: Annotated[
+        Optional[str], typer.Option("--dataset", help="Argilla dataset name.")
+    ] = None,
     workspace: WorkspaceOption = None,
     min_submitted: Annotated[
         Optional[int], typer.Option("--min-submitted", help="Reviews needed per record.")
@@ -290,23 +284,44 @@ def push(
 
     Re-pushing rows updates their suggestions and metadata and never touches reviewers'
     responses; new rows are added. With --run, instruction embeddings come through the
-    run's embeddings.parquet cache.
+    run's embeddings.parquet cache. --run alone is the run's push stage: its
+    selected.parquet as the review.preference_dataset and review.instruction_dataset
+    datasets, which mirror the run (records of an earlier run are removed).
     """
     from curation.config import load_config
-    from curation.review.commands import push_command
+    from curation.review.stages import PushStage, push_command
 
-    result = push_command(
-        load_config(config), input, template, dataset, workspace, min_submitted, run, err_console
-    )
-    console.print(result.summary(), highlight=False, soft_wrap=True)
-    console.print(f"review it: {result.url}", highlight=False, soft_wrap=True)
-    console.print(f"highest priority first: {result.queue_url}", highlight=False, soft_wrap=True)
+    cfg = load_config(config)
+    options = {"workspace": workspace, "min_submitted": min_submitted, "console": err_console}
+    if (input, template, dataset) == (None, None, None) and run is not None:
+        stage = PushStage(cfg, **options)  # type: ignore[arg-type]
+        _run_stage(cfg, run, stage)
+    elif input is None or template is None or dataset is None:
+        raise CurationError(
+            "give --input FILE, --template and --dataset (or --run R alone to push the run)"
+        )
+    else:
+        stage = push_command(cfg, input, template, dataset, run=run, **options)  # type: ignore[arg-type]
+        if stage.skipped_rows:
+            err_console.print(
+                f"skipped {stage.skipped_rows} rows without a pair (pair_null_reason)"
+            )
+    for result in stage.results.values():
+        console.print(result.summary(), highlight=False, soft_wrap=True)
+        console.print(f"review it: {result.url}", highlight=False, soft_wrap=True)
+        console.print(
+            f"highest priority first: {result.queue_url}", highlight=False, soft_wrap=True
+        )
 
 
 @app.command()
 def pull(
-    dataset: Annotated[str, typer.Option("--dataset", help="Argilla dataset name.")],
-    output: Annotated[Path, typer.Option("--output", help="Parquet file to write.")],
+    dataset: Annotated[
+        Optional[str], typer.Option("--dataset", help="Argilla dataset name.")
+    ] = None,
+    output: Annotated[
+        Optional[Path], typer.Option("--output", help="Parquet file to write.")
+    ] = None,
     workspace: WorkspaceOption = None,
     run: RunOption = None,
     config: ConfigOption = None,
@@ -314,12 +329,20 @@ def pull(
     """Pull submitted reviews: one row per (record, annotator, question).
 
     Incremental: only records that can have changed since the last pull are fetched. With
-    --run, the run's feedback.parquet and review_records.parquet get this dataset's rows.
+    --run, the run's feedback.parquet and review_records.parquet get this dataset's rows and
+    agreement/<dataset>.json its agreement figures; --run alone pulls the run's datasets.
     """
     from curation.config import load_config
-    from curation.review.commands import pull_command
+    from curation.review.stages import pull_command, pull_stages
 
-    pulled = pull_command(load_config(config), dataset, output, workspace, run)
+    cfg = load_config(config)
+    if run is not None and output is None:
+        for outcome in _run_stages(cfg, run, pull_stages(cfg, dataset and [dataset], workspace)):
+            console.print(f"{outcome.name}: {outcome.line}", highlight=False, soft_wrap=True)
+        return
+    if dataset is None or output is None:
+        raise CurationError("give --dataset and --output FILE (or --run R alone to pull the run)")
+    pulled = pull_command(cfg, dataset, output, workspace, run)
     console.print(pulled.summary(), highlight=False, soft_wrap=True)
     console.print(f"wrote {output}", highlight=False, soft_wrap=True)
 
@@ -348,7 +371,9 @@ def route(
 
 @app.command()
 def agreement(
-    dataset: Annotated[str, typer.Option("--dataset", help="Argilla dataset name.")],
+    dataset: Annotated[
+        Optional[str], typer.Option("--dataset", help="Argilla dataset name.")
+    ] = None,
     workspace: WorkspaceOption = None,
     question: Annotated[
         Optional[str], typer.Option("--question", help="Only this question.")
@@ -358,27 +383,52 @@ def agreement(
         typer.Option("--alpha-level", help="nominal | ordinal | interval | ratio"),
     ] = None,
     format: Annotated[str, typer.Option("--format", help="json | table")] = "table",
+    run: RunOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """How far the AI judge agrees with people, and people with each other."""
+    """How far the AI judge agrees with people, and people with each other.
+
+    With --run, the figures also go to the run's agreement/<dataset>.json (what the
+    dashboard and the dataset card read); --run alone: the run's datasets, and --format
+    json then prints a list, one object per dataset.
+    """
     import json
 
-    from curation.agreement import agreement_from_argilla, render_agreement
+    from curation.agreement import agreement_from_argilla, check_level, render_agreement
     from curation.config import load_config
+    from curation.review.stages import AgreementStage
 
     if format not in ("json", "table"):
         raise CurationError(f"--format must be json or table, not {format!r}")
-    result = agreement_from_argilla(load_config(config), dataset, workspace, question, alpha_level)
-    if format == "json":
-        print(json.dumps(result, indent=2, allow_nan=False))
+    cfg = load_config(config)
+    if run is not None:
+        if question is not None:
+            raise CurationError(
+                "--question shows one question, but the run's agreement file holds them all: "
+                "drop --question or --run"
+            )
+        check_level(alpha_level)
+        stage = AgreementStage(cfg, dataset and [dataset], workspace, alpha_level)
+        _run_stage(cfg, run, stage)
+        results = list(stage.results.values())
+    elif dataset is None:
+        raise CurationError("give --dataset (or --run R for the run's datasets)")
     else:
-        console.print(render_agreement(result))
+        results = [agreement_from_argilla(cfg, dataset, workspace, question, alpha_level)]
+    if format == "json":
+        shown = results[0] if dataset is not None else results
+        print(json.dumps(shown, indent=2, allow_nan=False))
+    else:
+        for result in results:
+            console.print(render_agreement(result))
 
 
 @app.command()
 def export(
-    dataset: Annotated[str, typer.Option("--dataset", help="Argilla dataset name.")],
-    format: Annotated[str, typer.Option("--format", help="sft | dpo")],
+    dataset: Annotated[
+        Optional[str], typer.Option("--dataset", help="Argilla dataset name.")
+    ] = None,
+    format: Annotated[Optional[str], typer.Option("--format", help="sft | dpo")] = None,
     workspace: WorkspaceOption = None,
     repo_id: Annotated[Optional[str], typer.Option("--repo-id", help="Hub repo ORG/NAME.")] = None,
     private: Annotated[bool, typer.Option("--private", help="Private Hub repo.")] = False,
@@ -400,25 +450,47 @@ def export(
     sft: a `messages` column (the corrected response where reviewers fixed it); dpo:
     `prompt`, `chosen` (the side reviewers preferred), `rejected`, `score_chosen`,
     `score_rejected`; both with provenance columns. Only approved records; none is an
-    error. --run puts the run's funnel, settings and agreement on the dataset card. The
-    Hub token comes from HF_TOKEN or the stored login and is never printed or written.
+    error. --run puts the run's funnel, settings and agreement on the dataset card; --run
+    alone exports the run's datasets to exports/<dataset>-<format>/ in the run. The Hub
+    token comes from HF_TOKEN or the stored login and is never printed or written.
     """
     from curation.config import load_config
-    from curation.export.command import ExportRequest, export
+    from curation.export.command import ExportRequest
+    from curation.export.stage import export_command
 
-    request = ExportRequest(
-        dataset=dataset,
-        format=format,
-        workspace=workspace,
-        repo_id=repo_id,
-        private=private,
-        local_dir=local_dir,
-        test_size=test_size,
-        run=run,
-        license=license,
-    )
-    result = export(load_config(config), request)
-    console.print(result.summary(), highlight=False, soft_wrap=True)
+    request = None
+    if (dataset, format, repo_id, local_dir) != (None, None, None, None) or run is None:
+        if dataset is None or format is None:
+            raise CurationError(
+                "give --dataset and --format sft|dpo (or --run R alone to export the run)"
+            )
+        request = ExportRequest(
+            dataset=dataset,
+            format=format,
+            workspace=workspace,
+            repo_id=repo_id,
+            private=private,
+            local_dir=local_dir,
+            test_size=test_size,
+            run=run,
+            license=license,
+        )
+    for line in export_command(load_config(config), request, run):
+        console.print(line, highlight=False, soft_wrap=True)
+
+
+def _run_stage(cfg: Config, run: str, stage: Stage) -> StageOutcome:
+    """Run one stage in an existing run directory and print its one-line outcome."""
+    (outcome,) = _run_stages(cfg, run, [stage])
+    console.print(f"{outcome.name}: {outcome.line}", highlight=False, soft_wrap=True)
+    return outcome
+
+
+def _run_stages(cfg: Config, run: str, stages: list[Stage]) -> list[StageOutcome]:
+    from curation.runs import RunDir
+    from curation.stages import run_stages
+
+    return run_stages(RunDir.open(run, cfg.runs_dir, create=False), stages)
 
 
 @app.command()

@@ -12,8 +12,6 @@ variables the config names (`api_key_env`), and `curate config show` masks them.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 from pathlib import Path
@@ -326,11 +324,6 @@ class Config(BaseSettings):
     def masked(self) -> dict[str, Any]:
         """The config as plain data with every secret shown as `**********`."""
         return self.model_dump(mode="json")  # SecretStr dumps masked in json mode
-
-    def section_hash(self, section: str) -> str:
-        """A short hash of one section, recorded in the manifest to tell stale outputs."""
-        data = getattr(self, section).model_dump(mode="json")
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def config_path(path: Path | None = None) -> Path | None:

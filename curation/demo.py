@@ -11,12 +11,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
 from curation.config import Config, load_config
 from curation.runs import RunDir
+
+if TYPE_CHECKING:
+    from curation.stages import Stage
 
 DEMO_RUN = "demo"
 
@@ -42,13 +46,6 @@ def start_llm(ctx: DemoContext) -> str:
     started = server.start(ctx.config.llm)
     ctx.links["Local LLM (OpenAI-compatible)"] = server.base_url(ctx.config.llm)
     return "started" if started else "already running"
-
-
-def generate_data(ctx: DemoContext) -> str:
-    """Instructions and judged preference pairs from the local LLM (distilabel)."""
-    from curation.generate.stage import generate
-
-    return generate(ctx.config, ctx.run, num_instructions=ctx.num_instructions).line()
 
 
 def start_argilla(ctx: DemoContext) -> str:
@@ -77,38 +74,73 @@ def start_dashboard(ctx: DemoContext) -> str:
     return "started" if started else "already running"
 
 
-def select_diverse(ctx: DemoContext) -> str:
-    from curation.selection.stage import run_stage
+def generate_data(ctx: DemoContext) -> str:
+    """`curate generate --run`: the instructions and preferences stages."""
+    from curation.generate.stage import generate
 
-    return run_stage(ctx.run, ctx.config.selection)
+    return generate(ctx.config, ctx.run, num_instructions=ctx.num_instructions).line()
+
+
+def select_diverse(ctx: DemoContext) -> str:
+    """`curate select --run`: the select stage."""
+    from curation.selection.stage import SelectStage
+
+    return run_steps(ctx, [SelectStage(ctx.config.selection)])
 
 
 def review_push(ctx: DemoContext) -> str:
-    from curation.review.demo_steps import push_step
+    """`curate push --run`: the push stage; the review queues go into the links."""
+    from curation.review.stages import PushStage
 
-    return push_step(ctx)
+    stage = PushStage(ctx.config)
+    line = run_steps(ctx, [stage])
+    for name, result in stage.results.items():
+        ctx.links[f"Review {name}, highest priority first"] = result.queue_url
+    return line
 
 
 def review_simulated(ctx: DemoContext) -> str:
-    from curation.review.demo_steps import simulate_step
+    from curation.review.simulate import simulated_review
 
-    return simulate_step(ctx)
+    return simulated_review(ctx.config, ctx.run)
 
 
 def review_pull(ctx: DemoContext) -> str:
-    from curation.review.demo_steps import pull_step
+    """`curate pull --run`: the pull and agreement stages."""
+    from curation.review.stages import pull_stages
 
-    return pull_step(ctx)
+    return run_steps(ctx, pull_stages(ctx.config))
 
 
 def export_local(ctx: DemoContext) -> str:
-    from curation.export.command import demo_step
+    """`curate export --run`: the export stage, into `exports/` in the run."""
+    from curation.export.stage import ExportStage
 
-    return demo_step(ctx)
+    stage = ExportStage(ctx.config)
+    line = run_steps(ctx, [stage])
+    for result in stage.results:
+        ctx.links[f"Export of {result.dataset} ({result.format}, datasets/Parquet + card)"] = (
+            result.target
+        )
+    return line
 
 
-# The steps run in this order; each returns a one-line result for the summary. The
-# dashboard stays last: it shows what the steps before it wrote.
+def run_steps(ctx: DemoContext, stages: list[Stage]) -> str:
+    """Run stages as their `curate ... --run` command does; a missing input skips them."""
+    from curation.stages import MissingInput, run_stage
+
+    lines = []
+    for stage in stages:
+        try:
+            lines.append(run_stage(ctx.run, stage).line)
+        except MissingInput as missing:
+            return f"skipped: {missing}"
+    return "; ".join(lines)
+
+
+# The steps run in this order; each returns a one-line result for the summary. Each stage
+# step is what its `curate ... --run` command runs; the services and the SIMULATED review
+# are the demo's own. The dashboard stays last: it shows what the steps before it wrote.
 STEPS: list[tuple[str, Callable[[DemoContext], str]]] = [
     ("local LLM", start_llm),
     ("generate (distilabel)", generate_data),

@@ -5,8 +5,8 @@ class CurationError(Exception):
     """A problem the user can fix (bad input, missing server, bad config)."""
 
 
-class NotAvailableYet(CurationError):
-    """A command of the CLI contract that is not built yet."""
+class StageSkipped(Exception):
+    """Raised by a stage's `run` when there is nothing to do; the message says why.
 
-    def __init__(self, command: str) -> None:
-        super().__init__(f"`curate {command}` is not available yet")
+    The run records the stage as `skipped` with that reason; the command exits 0.
+    """

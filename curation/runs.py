@@ -28,7 +28,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curation.errors import CurationError
+from curation.errors import CurationError, StageSkipped
 
 MANIFEST = "manifest.json"
 TOOLS = (
@@ -40,7 +40,6 @@ TOOLS = (
     "transformers",
     "torch",
     "llama-cpp-python",
-    "faiss-cpu",
 )
 
 
@@ -290,7 +289,9 @@ class RunDir:
         """Run one stage unless its outputs are current. Returns True if it ran.
 
         `work` writes every name in `outputs` (through `ctx.write_parquet`) and may put
-        counts in `ctx.counts`; they land in the manifest with row counts and timings.
+        counts in `ctx.counts`; they land in the manifest with row counts and timings. A
+        `StageSkipped` from `work` is recorded as status `skipped` with its reason.
+        Stages are declared as `curation.stages.Stage`; `curation.stages.run` calls this.
         """
         fingerprint = self.fingerprint(inputs, config)
         if not force and self.is_current(name, fingerprint, outputs):
@@ -312,6 +313,16 @@ class RunDir:
             missing = [output for output in outputs if not self.file(output).exists()]
             if missing:
                 raise CurationError(f"stage {name} did not write {', '.join(missing)}")
+        except StageSkipped as skipped:
+            with self._locked() as data:
+                data["stages"][name].update(
+                    status="skipped",
+                    finished_at=now(),
+                    duration_s=round(time.monotonic() - started, 3),
+                    reason=str(skipped),
+                    counts=ctx.counts,
+                )
+            raise
         except BaseException as error:
             status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
             with self._locked() as data:

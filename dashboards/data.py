@@ -30,45 +30,9 @@ import streamlit as st
 
 from curation.config import Config, DashboardConfig, load_config
 from curation.errors import CurationError
+from curation.run_files import AGREEMENT, EXPORTS, RUN_FILES
 
 Stamp = tuple[int, int]  # (size, mtime_ns): changes whenever a stage rewrites the file
-
-SELECT = (
-    "curate select --run {run} --input {run}/preferences.parquet "
-    "--output {run}/selected.parquet --score-column deita_score --text-column instruction "
-    "--threshold 0.9 --budget 1000"
-)
-
-
-@dataclass(frozen=True)
-class RunFile:
-    """A file a stage writes into the run directory, and the command that writes it."""
-
-    what: str
-    command: str
-
-
-RUN_FILES: dict[str, RunFile] = {
-    "manifest.json": RunFile("the run manifest (stages, counts, timings)", "curate demo"),
-    "instructions.parquet": RunFile("generated instructions", "curate generate --run {run}"),
-    "preferences.parquet": RunFile("judged preference pairs", "curate generate --run {run}"),
-    "embeddings.parquet": RunFile("instruction embeddings", SELECT),
-    "selected.parquet": RunFile("rows kept by the diversity filter", SELECT),
-    "selection_rejected.parquet": RunFile("rows the diversity filter dropped", SELECT),
-    "review_records.parquet": RunFile(
-        "records pushed to Argilla and their review status",
-        "curate push --run {run} ... then curate pull --run {run} --dataset NAME ...",
-    ),
-    "feedback.parquet": RunFile(
-        "reviewers' responses",
-        "curate pull --run {run} --dataset NAME --output {run}/feedback.parquet",
-    ),
-    "agreement": RunFile("agreement figures per dataset", "curate agreement --dataset NAME"),
-    "exports": RunFile(
-        "exported datasets", "curate export --dataset NAME --format sft|dpo --local-dir DIR"
-    ),
-}
-
 
 PREFERENCE_SCORES = (
     "complexity",
@@ -145,7 +109,7 @@ def stamp(path: Path) -> Stamp | None:
 def run_stamp(run: Path) -> tuple[Stamp | None, ...]:
     """The stamps of every run file and folder: changes when any stage writes anything."""
     names = [name for name in RUN_FILES if "." in name]
-    folders = [run / "agreement", run / "exports"]
+    folders = [run / AGREEMENT, run / EXPORTS]
     listed = [p for folder in folders if folder.is_dir() for p in sorted(folder.rglob("*"))]
     return tuple(stamp(run / name) for name in names) + tuple(stamp(p) for p in listed)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboards.data import RUN_FILES, Selection, UnreadableFile, stamp
+from curation.run_files import RUN_FILES
+from dashboards.data import Selection, UnreadableFile, stamp
 
 SELECTION_KEY = "selection"
 

@@ -1,4 +1,4 @@
-"""The approval rule, case by case (ARCHITECTURE.md, "Approval")."""
+"""The approval rule, case by case (curation/review/consensus.py)."""
 
 from __future__ import annotations
 

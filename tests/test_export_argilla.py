@@ -613,7 +613,7 @@ def test_demo_step_exports_both_datasets_into_the_run(reviewed, tmp_path):
     from rich.console import Console
 
     from curation.demo import DemoContext
-    from curation.export.command import demo_step
+    from curation.demo import export_local as demo_step
     from dashboards import data
 
     config = load_config()

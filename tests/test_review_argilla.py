@@ -427,8 +427,7 @@ def test_route_reprioritises_and_auto_approves_where_people_agreed(argilla_serve
 def test_demo_review_steps_push_simulate_pull_and_write_agreement(argilla_server, tmp_path):
     from rich.console import Console
 
-    from curation.demo import DemoContext
-    from curation.review.demo_steps import pull_step, push_step, simulate_step
+    from curation.demo import DemoContext, review_pull, review_push, review_simulated
     from curation.review.simulate import LABEL
 
     config = load_config()
@@ -442,14 +441,15 @@ def test_demo_review_steps_push_simulate_pull_and_write_agreement(argilla_server
     selected.to_parquet(run.file("selected.parquet"))
     ctx = DemoContext(config=config, run=run, num_instructions=12, console=Console(quiet=True))
 
-    assert "+12 new" in push_step(ctx)
+    assert "+12 new" in review_push(ctx)
     assert len(ctx.links) == 2
-    said = simulate_step(ctx)
+    said = review_simulated(ctx)
     assert said.startswith(LABEL)
     assert "SIMULATED" in run.manifest()["simulated_review"]["note"]
-    again = simulate_step(ctx)  # a rerun answers nothing twice
+    again = review_simulated(ctx)  # a rerun answers nothing twice
     assert f"{config.review.preference_dataset}: 0 reviews" in again
-    assert "submitted reviews" in pull_step(ctx)
+    assert "submitted reviews" in review_pull(ctx)
+    assert {"push", "pull", "agreement"} <= set(run.manifest()["stages"])
     assert set(run.manifest()["review"]["push"]) == {
         config.review.preference_dataset,
         config.review.instruction_dataset,
@@ -473,8 +473,7 @@ def test_demo_review_steps_push_simulate_pull_and_write_agreement(argilla_server
 def test_a_new_demo_run_replaces_the_records_of_an_earlier_one(argilla_server, tmp_path):
     from rich.console import Console
 
-    from curation.demo import DemoContext
-    from curation.review.demo_steps import pull_step, push_step
+    from curation.demo import DemoContext, review_pull, review_push
 
     config = load_config()
     config.argilla.workspace = argilla_server.unique("demo")
@@ -486,12 +485,12 @@ def test_a_new_demo_run_replaces_the_records_of_an_earlier_one(argilla_server, t
         preference_rows(4, prefix).to_parquet(run.file("selected.parquet"))
         contexts.append(DemoContext(config, run, num_instructions=4, console=Console(quiet=True)))
     first, second = contexts
-    assert "+4 new" in push_step(first)
-    assert "removed" not in push_step(first)  # a rerun of the same run keeps its records
+    assert "+4 new" in review_push(first)
+    assert "removed" not in review_push(first)  # a rerun of the same run keeps its records
 
-    said = push_step(second)  # say, after `rm -rf runs/demo` or in another checkout
-    assert "+4 new" in said and "4 of an earlier demo run removed" in said
-    pull_step(second)
+    said = review_push(second)  # say, after `rm -rf runs/demo` or in another checkout
+    assert "+4 new" in said and "4 of an earlier run removed" in said
+    review_pull(second)
     records = pd.read_parquet(second.run.file("review_records.parquet"))
     for dataset in (config.review.preference_dataset, config.review.instruction_dataset):
         ids = set(records.loc[records["dataset"] == dataset, "record_id"])

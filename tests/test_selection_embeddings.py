@@ -15,6 +15,7 @@ from curation.config import SelectionConfig
 from curation.errors import CurationError
 from curation.runs import RunDir
 from curation.selection import embeddings, stage
+from curation.stages import MissingInput, run_stage
 
 INSTRUCTIONS = [
     "How do I boil an egg so the yolk stays soft?",
@@ -77,7 +78,7 @@ def test_stage_selects_with_real_embeddings_and_reruns_without_embedding(tmp_pat
     run = RunDir.open(tmp_path / "run", tmp_path)
     pq.write_table(preferences(), run.file("preferences.parquet"))
     config = SelectionConfig(threshold=0.9)
-    line = stage.run_stage(run, config)
+    line = run_stage(run, stage.SelectStage(config)).line
     assert "embedded 7 texts" in line
     selected = pq.read_table(run.file("selected.parquet"))
     # The near-duplicate and the exact duplicate go; the row without a score is dropped.
@@ -91,19 +92,23 @@ def test_stage_selects_with_real_embeddings_and_reruns_without_embedding(tmp_pat
     assert stored["id"].to_pylist() == preferences()["id"].to_pylist()
     assert len(stored["embedding"][0]) == 384
 
-    assert stage.run_stage(run, config).startswith("up to date")
+    assert run_stage(run, stage.SelectStage(config)).line.startswith("up to date")
     # A new threshold reruns the stage, with every embedding from the cache.
-    line = stage.run_stage(run, SelectionConfig(threshold=0.999))
+    line = run_stage(run, stage.SelectStage(SelectionConfig(threshold=0.999))).line
     assert "embedded 0 texts, 8 from the cache" in line
     counts = run.stage("select")["counts"]
     assert (counts["embedded"], counts["embeddings_cached"], counts["kept"]) == (0, 8, 6)
 
 
-def test_stage_says_it_skipped_when_generation_has_not_run(tmp_path: Path) -> None:
+def test_stage_says_which_command_to_run_when_generation_has_not_run(tmp_path: Path) -> None:
     run = RunDir.open(tmp_path / "run", tmp_path)
-    line = stage.run_stage(run, SelectionConfig())
-    assert line == "skipped: no preferences.parquet in the run (the generate step makes it)"
+    with pytest.raises(MissingInput) as missing:
+        run_stage(run, stage.SelectStage(SelectionConfig()))
+    assert str(missing.value) == (
+        f"no preferences.parquet in {run.path}: run `curate generate --run {run.path}` first"
+    )
     assert not run.file("selected.parquet").exists()
+    assert run.stage("select") is None
 
 
 @pytest.mark.slow

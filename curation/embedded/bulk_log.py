@@ -51,6 +51,15 @@ def install() -> None:
     UpsertRecordsBulk.upsert_records_bulk = new_records_first  # type: ignore[method-assign]
 
 
+async def enabled_webhooks(db: Any) -> list:
+    """The enabled webhooks, listed once per database session (one request or job)."""
+    from argilla_server.contexts.webhooks import list_enabled_webhooks
+
+    if "curation_enabled_webhooks" not in db.info:
+        db.info["curation_enabled_webhooks"] = list(await list_enabled_webhooks(db))
+    return db.info["curation_enabled_webhooks"]
+
+
 async def _all_new_and_plain(bulk: Any, dataset: Any, items: list) -> bool:
     """True iff the fast path gives argilla-server's answer for this batch."""
     from argilla_server.enums import DatasetDistributionStrategy
@@ -58,7 +67,6 @@ async def _all_new_and_plain(bulk: Any, dataset: Any, items: list) -> bool:
     from argilla_server.webhooks.v1.enums import RecordEvent
     from sqlalchemy import or_, select
 
-    from curation.embedded.speedups import enabled_webhooks
     from curation.embedded.sql_engine import SQLSearchEngine
 
     external_ids = [item.external_id for item in items if item.external_id is not None]

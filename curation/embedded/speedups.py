@@ -130,6 +130,8 @@ def _notify_only_subscribed_webhooks() -> None:
 
 
 def _when_subscribed(notify: Notify) -> Notify:
+    from curation.embedded.bulk_log import enabled_webhooks
+
     @functools.wraps(notify)
     async def wrapper(db: Any, event: Any, *args: Any, **kwargs: Any) -> list:
         if not any(event in webhook.events for webhook in await enabled_webhooks(db)):
@@ -137,15 +139,6 @@ def _when_subscribed(notify: Notify) -> Notify:
         return await notify(db, event, *args, **kwargs)
 
     return wrapper
-
-
-async def enabled_webhooks(db: Any) -> list:
-    """The enabled webhooks, listed once per database session (one request or job)."""
-    from argilla_server.contexts.webhooks import list_enabled_webhooks
-
-    if "curation_enabled_webhooks" not in db.info:
-        db.info["curation_enabled_webhooks"] = list(await list_enabled_webhooks(db))
-    return db.info["curation_enabled_webhooks"]
 
 
 def _replace_everywhere(original: Any, replacement: Any) -> None:

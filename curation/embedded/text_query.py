@@ -53,7 +53,6 @@ def to_fts5(query: str, column: str | None = None) -> TextMatch:
 class _Word:
     text: str
     prefix: bool = False
-    phrase: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,7 +132,7 @@ class _Parser:
                 self.position += 1
             return node
         if kind == "phrase":
-            return _Word(value, phrase=True) if _HAS_WORD_CHAR.search(value) else None
+            return _Word(value) if _HAS_WORD_CHAR.search(value) else None
         if kind == "word":
             word = value.split("~", 1)[0] if "~" in value and not value.endswith("\\~") else value
             prefix = word.endswith("*")

@@ -23,6 +23,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 from curation.config import Config
 from curation.export.formats import DESCRIPTIONS, FEATURES
 from curation.review.consensus import DECISIONS
+from curation.run_files import INSTRUCTIONS, PREFERENCES, SELECTED, agreement_file
 from curation.runs import RunDir
 
 # Hub size categories: upper bound (exclusive) -> label.
@@ -133,16 +134,16 @@ def run_facts(run: RunDir, dataset: str, config: Config) -> RunFacts:
     }
     preferences = stages.get("preferences", {}).get("counts", {})
     for label, rows in (
-        ("instructions generated", _rows(run, "instructions.parquet")),
-        ("instructions with judged responses", _rows(run, "preferences.parquet")),
+        ("instructions generated", _rows(run, INSTRUCTIONS)),
+        ("instructions with judged responses", _rows(run, PREFERENCES)),
         ("pairs with a clear AI preference", preferences.get("pairs")),
-        ("kept by the diversity filter", _rows(run, "selected.parquet")),
+        ("kept by the diversity filter", _rows(run, SELECTED)),
     ):
         if isinstance(rows, int):
             facts.funnel.append((label, rows))
-    generated = _column(run, "instructions.parquet", "source")
+    generated = _column(run, INSTRUCTIONS, "source")
     facts.sources = dict(Counter(str(s) for s in generated if s is not None))
-    for params in _column(run, "preferences.parquet", "judge_params"):
+    for params in _column(run, PREFERENCES, "judge_params"):
         aspect = _json(params).get("aspect")
         if aspect:
             facts.judge_aspect = str(aspect)
@@ -249,7 +250,7 @@ def _selection_settings(
 
 def _agreement(run: RunDir, dataset: str) -> list[dict[str, Any]]:
     """Per question of `agreement/<dataset>.json`: the headline figures."""
-    path = run.path / "agreement" / f"{dataset}.json"
+    path = run.file(agreement_file(dataset))
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):

@@ -1,4 +1,4 @@
-"""`curate export` and the demo's export step: approved records out of Argilla, as a dataset.
+"""`curate export`: approved records out of Argilla, as a dataset (the run's stage: stage.py).
 
 Order matters for "bad input changes nothing": every option is checked before Argilla is
 asked anything, and nothing is written until the rows, splits and card are all built.
@@ -8,16 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from curation.config import Config
 from curation.errors import CurationError
 from curation.export import card as cards
 from curation.export import formats, publish
 from curation.runs import RunDir, now
-
-if TYPE_CHECKING:
-    from curation.demo import DemoContext
 
 
 class NothingToExport(CurationError):
@@ -165,33 +161,3 @@ def _record(run: RunDir, result: ExportResult, request: ExportRequest) -> None:
         "exported_at": now(),
     }
     run.update(exports=exports)
-
-
-# --- demo ------------------------------------------------------------------------------
-
-
-def demo_step(ctx: DemoContext) -> str:
-    """Export both demo datasets to `exports/<dataset>-<format>/` in the run directory."""
-    from curation.review.demo_steps import SELECTED, SKIPPED
-
-    if not ctx.run.file(SELECTED).exists():
-        return SKIPPED
-    review = ctx.config.review
-    lines = []
-    for name, format in ((review.preference_dataset, "dpo"), (review.instruction_dataset, "sft")):
-        folder = ctx.run.path / "exports" / f"{name}-{format}"
-        request = ExportRequest(
-            dataset=name,
-            format=format,
-            workspace=ctx.config.argilla.workspace,
-            local_dir=folder,
-            run=str(ctx.run.path),
-        )
-        try:
-            result = export(ctx.config, request)
-        except NothingToExport:
-            lines.append(f"{name}: nothing approved yet")
-            continue
-        ctx.links[f"Export of {name} ({format}, datasets/Parquet + card)"] = str(folder)
-        lines.append(f"{name}: {sum(result.rows.values())} {format} rows")
-    return "; ".join(lines)

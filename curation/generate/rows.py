@@ -1,4 +1,4 @@
-"""Row assembly into the contract schemas (ARCHITECTURE.md), plus our extra columns.
+"""Row assembly into the row schemas `curate push` reads (the columns below), plus extras.
 
 Instruction rows: `id`, `instruction`, `source`, `model` + `parent` (the seed context or
 instruction it came from), `generation_params` (JSON provenance).

@@ -1,4 +1,4 @@
-"""`curate generate`: two run stages, `instructions` then `preferences`.
+"""`curate generate`: two run stages, `instructions` then `preferences` (`curation.stages`).
 
 Everything that can be wrong with the input (config, seed file, unreachable LLM server) is
 found before the run directory is touched. Each stage is skipped when its output is current.
@@ -41,10 +41,10 @@ from curation.generate.rows import (
 )
 from curation.generate.seeds import Seed, load_seeds
 from curation.llm.backends import build_llm
+from curation.run_files import INSTRUCTIONS, PREFERENCES
 from curation.runs import RunDir, StageContext, sha256_file, write_parquet
+from curation.stages import Stage, run_stages
 
-INSTRUCTIONS = "instructions.parquet"
-PREFERENCES = "preferences.parquet"
 # Filters drop some generations, so ask for more than the quota; small models also write
 # fewer SelfInstruct lines than asked for.
 OVERGENERATE = {"self-instruct": 2.0, "magpie": 1.5, "evol-instruct": 1.5}
@@ -79,14 +79,28 @@ def default_llm_factory(config: Config) -> LLMFactory:
     return build
 
 
-def generate(
-    config: Config,
-    run: str | Path | RunDir | None,
-    *,
-    num_instructions: int | None = None,
-    llm_factory: LLMFactory | None = None,
-) -> GenerationSummary:
-    """Run the generation stages in a run directory (a new run when `run` is None)."""
+@dataclass
+class Prepared:
+    """What both generation stages share, checked before the run directory is touched."""
+
+    config: Config
+    count: int
+    quotas: dict[str, int]
+    plan: InstructionPlan
+    seed_rows: list[InstructionCandidate]
+    seeds_sha256: str
+    llm_for: LLMFactory
+
+    @property
+    def local_model(self) -> dict[str, str]:
+        llm = self.config.llm
+        return {"alias": llm.alias, "model_path": str(llm.model_path or "")}
+
+
+def prepare(
+    config: Config, num_instructions: int | None = None, llm_factory: LLMFactory | None = None
+) -> Prepared:
+    """Check the count, the seeds and every LLM (a bad backend or server fails here)."""
     cfg = config.generation
     count = num_instructions if num_instructions is not None else cfg.num_instructions
     if count < 1:
@@ -96,45 +110,90 @@ def generate(
     plan, seed_rows = plan_instructions(seeds, quotas, cfg)
     llm_for = llm_factory or default_llm_factory(config)
     _preflight(cfg, llm_for)
-    run_dir = run if isinstance(run, RunDir) else RunDir.open(run, config.runs_dir)
+    return Prepared(config, count, quotas, plan, seed_rows, sha256_file(seeds_path), llm_for)
 
-    local_model = {"alias": config.llm.alias, "model_path": str(config.llm.model_path or "")}
-    instruction_config = {
-        "num_instructions": count,
-        "seeds_sha256": sha256_file(seeds_path),
-        "local_model": local_model,
-        **cfg.model_dump(
-            mode="json",
-            include={
-                "sources", "self_instruct", "magpie", "evol_instruct", "instruction_llm",
-                "min_instruction_chars",
-            },
-        ),
-    }  # fmt: skip
-    preference_config = {
-        "local_model": local_model,
-        **cfg.model_dump(
-            mode="json", include={"generators", "evol_quality", "judge", "aspect", "tie_margin"}
-        ),
-    }
-    ran = []
-    with pipelines.engine_session(cfg.engine):
-        if run_dir.run_stage(
-            "instructions",
-            lambda ctx: _instructions_stage(ctx, cfg, plan, seed_rows, quotas, llm_for),
-            outputs=[INSTRUCTIONS],
-            config=instruction_config,
-        ):
-            ran.append("instructions")
-        if run_dir.run_stage(
-            "preferences",
-            lambda ctx: _preferences_stage(ctx, cfg, llm_for),
-            inputs=[INSTRUCTIONS],
-            outputs=[PREFERENCES],
-            config=preference_config,
-        ):
-            ran.append("preferences")
-    return _summary(run_dir, ran)
+
+@dataclass
+class InstructionsStage(Stage):
+    """Instructions from the seeds: SelfInstruct, Magpie, EvolInstruct (distilabel)."""
+
+    name = "instructions"
+    section = "generation"
+    writes = (INSTRUCTIONS,)
+    prepared: Prepared
+
+    def settings(self) -> Any:
+        cfg = self.prepared.config.generation
+        return {
+            "num_instructions": self.prepared.count,
+            "seeds_sha256": self.prepared.seeds_sha256,
+            "local_model": self.prepared.local_model,
+            **cfg.model_dump(
+                mode="json",
+                include={
+                    "sources", "self_instruct", "magpie", "evol_instruct", "instruction_llm",
+                    "min_instruction_chars",
+                },
+            ),
+        }  # fmt: skip
+
+    def run(self, ctx: StageContext) -> None:
+        p, cfg = self.prepared, self.prepared.config.generation
+        with pipelines.engine_session(cfg.engine):
+            _instructions_stage(ctx, cfg, p.plan, p.seed_rows, p.quotas, p.llm_for)
+
+    def summary(self, counts: dict[str, Any]) -> str:
+        return f"{counts.get('instructions', 0)} instructions"
+
+
+@dataclass
+class PreferencesStage(Stage):
+    """Responses, EvolQuality rewrites and UltraFeedback ratings per instruction."""
+
+    name = "preferences"
+    section = "generation"
+    reads = (INSTRUCTIONS,)
+    writes = (PREFERENCES,)
+    prepared: Prepared
+
+    def settings(self) -> Any:
+        cfg = self.prepared.config.generation
+        return {
+            "local_model": self.prepared.local_model,
+            **cfg.model_dump(
+                mode="json", include={"generators", "evol_quality", "judge", "aspect", "tie_margin"}
+            ),
+        }
+
+    def run(self, ctx: StageContext) -> None:
+        cfg = self.prepared.config.generation
+        with pipelines.engine_session(cfg.engine):
+            _preferences_stage(ctx, cfg, self.prepared.llm_for)
+
+    def summary(self, counts: dict[str, Any]) -> str:
+        return f"{counts.get('rows', 0)} preference rows ({counts.get('pairs', 0)} pairs)"
+
+
+def generation_stages(
+    config: Config, num_instructions: int | None = None, llm_factory: LLMFactory | None = None
+) -> list[Stage]:
+    """The two stages of `curate generate`, their input checked."""
+    prepared = prepare(config, num_instructions, llm_factory)
+    return [InstructionsStage(prepared), PreferencesStage(prepared)]
+
+
+def generate(
+    config: Config,
+    run: str | Path | RunDir | None,
+    *,
+    num_instructions: int | None = None,
+    llm_factory: LLMFactory | None = None,
+) -> GenerationSummary:
+    """`curate generate`: both stages in a run directory (a new run when `run` is None)."""
+    stages = generation_stages(config, num_instructions, llm_factory)
+    run_dir = run if isinstance(run, RunDir) else RunDir.open(run, config.runs_dir)
+    outcomes = run_stages(run_dir, stages)
+    return _summary(run_dir, [outcome.name for outcome in outcomes if outcome.ran])
 
 
 def split_quotas(count: int, sources: list[str]) -> dict[str, int]:

@@ -1,9 +1,9 @@
-"""The bodies of `curate push`, `curate pull` and `curate route`, and the run files they write.
+"""What the review stages share with `curate route`: pushing checked rows, the run files a
+pull writes, and routing.
 
-Each checks everything it can before the first write (input, template, server), so a bad
-call changes nothing. With `--run`, push embeds through the run's `embeddings.parquet`
-cache, and pull merges its dataset's rows into the run's `feedback.parquet` and
-`review_records.parquet` (other datasets' rows stay as they are).
+Push embeds through the run's `embeddings.parquet` cache when there is a run, and a pull
+merges its dataset's rows into the run's `feedback.parquet` and `review_records.parquet`
+(other datasets' rows stay as they are). The stages themselves are in `review/stages.py`.
 """
 
 from __future__ import annotations
@@ -22,19 +22,16 @@ import pyarrow.parquet as pq
 from curation.config import Config
 from curation.errors import CurationError
 from curation.review.pull import Pulled, feedback_table, pull
-from curation.review.push import PushResult, plan_records, push_records, read_rows
+from curation.review.push import PushResult, plan_records, push_records
 from curation.review.records import REVIEW_RECORD_COLUMNS, decisions, review_records
 from curation.review.routing import AUTO, RoutePlan, plan
-from curation.review.templates import Template, check_template
-from curation.runs import RunDir, check_writable, write_error, write_parquet
+from curation.review.templates import Template
+from curation.run_files import EMBEDDINGS, FEEDBACK, REVIEW_RECORDS
+from curation.runs import RunDir, write_parquet
 
 if TYPE_CHECKING:
     import argilla as rg
     from rich.console import Console
-
-FEEDBACK = "feedback.parquet"
-REVIEW_RECORDS = "review_records.parquet"
-EMBEDDINGS = "embeddings.parquet"
 
 
 # --- push ------------------------------------------------------------------------------
@@ -82,63 +79,6 @@ def push_rows(
         batch_size=config.review.batch_size,
         console=console,
     )
-
-
-def push_command(
-    config: Config,
-    input: Path,
-    template: str,
-    dataset: str,
-    workspace: str | None,
-    min_submitted: int | None,
-    run: str | None,
-    console: Console,
-) -> PushResult:
-    """`curate push`."""
-    from curation.review.connection import argilla_errors, connect
-
-    checked = check_template(template)
-    if min_submitted is not None and min_submitted < 1:
-        raise CurationError(f"--min-submitted must be at least 1, not {min_submitted}")
-    run_dir = RunDir.open(run, config.runs_dir, create=False) if run else None
-    rows, skipped = read_rows(input, checked)
-    client = connect(config)
-    with argilla_errors(f"pushing to {dataset!r} on Argilla", client):
-        result = push_rows(
-            client, config, rows, checked, dataset, workspace, min_submitted, run_dir, console
-        )
-    if skipped:
-        console.print(f"skipped {skipped} rows without a pair (pair_null_reason)")
-    if run_dir is not None:
-        record_counts(
-            run_dir, "push", dataset, {"created": result.created, "updated": result.updated}
-        )
-    return result
-
-
-# --- pull ------------------------------------------------------------------------------
-
-
-def pull_command(
-    config: Config,
-    dataset: str,
-    output: Path,
-    workspace: str | None,
-    run: str | None,
-) -> Pulled:
-    """`curate pull`: FILE gets this dataset's feedback; `--run` also merges the run files."""
-    from curation.review.connection import connect
-
-    run_dir = RunDir.open(run, config.runs_dir, create=False) if run else None
-    check_writable(output, "--output")
-    pulled = pull(connect(config), dataset, workspace)
-    try:
-        write_parquet(feedback_table(pulled.feedback), output)
-    except OSError as error:
-        raise write_error(output, error) from None
-    if run_dir is not None:
-        write_run_files(run_dir, pulled)
-    return pulled
 
 
 def write_run_files(run: RunDir, pulled: Pulled) -> pd.DataFrame:

@@ -1,11 +1,11 @@
 """Consensus and approval: what the reviewers decided, record by record.
 
-The rule (ARCHITECTURE.md, "Approval"): only submitted responses count. A record is
-decided once it has at least `min_submitted` of them. An `instruction` record is
-approved by a strict majority `keep`, or a strict majority `fix` where a reviewer wrote
-a corrected response (exported instead of the original); a strict majority `drop`
-rejects it. A `preference` record is approved by a strict majority `a` or `b`, and the
-side the people preferred becomes `chosen`, whatever the AI judge said. Anything else
+The rule (a contract: changing it changes what is exported): only submitted responses
+count. A record is decided once it has at least `min_submitted` of them. An `instruction`
+record is approved by a strict majority `keep`, or a strict majority `fix` where a
+reviewer wrote a corrected response (exported instead of the original); a strict majority
+`drop` rejects it. A `preference` record is approved by a strict majority `a` or `b`, and
+the side the people preferred becomes `chosen`, whatever the AI judge said. Anything else
 (no strict majority, a majority `tie`) is a tie, and ties are never exported.
 
 Decisions: `approved`, `rejected`, `tie`, `needs_fix` (majority `fix` but nobody wrote

@@ -21,12 +21,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from curation.errors import CurationError
+from curation.errors import CurationError, StageSkipped
+from curation.review.connection import connect
 from curation.review.datasets import quietly
-from curation.review.pull import Pulled
+from curation.review.pull import Pulled, pull
+from curation.review.stages import run_datasets, selected_pairs
+from curation.run_files import SELECTED
 
 if TYPE_CHECKING:
     import argilla as rg
+
+    from curation.config import Config
+    from curation.runs import RunDir
 
 REVIEWER_PREFIX = "simulated-reviewer"
 LABEL = "SIMULATED review (demo only: scripted reviewers, not people)"
@@ -110,6 +116,28 @@ def simulate(
         for start in range(0, len(items), BULK):
             written += _send(team[member], items[start : start + BULK])
     return {"reviewers": len(team), "responses": written, "records": covered}
+
+
+def simulated_review(config: Config, run: RunDir) -> str:
+    """The demo's SIMULATED review of the run's datasets; recorded as such in the manifest."""
+    count = config.review.simulated_reviewers
+    if not run.file(SELECTED).exists():
+        return f"skipped: no {SELECTED} in the run"
+    try:
+        selected_pairs(run)
+    except StageSkipped as skipped:
+        return f"skipped: {skipped}"
+    if count == 0:
+        return "skipped (review.simulated_reviewers is 0)"
+    client = connect(config)
+    done = {}
+    for name, _ in run_datasets(config):
+        done[name] = simulate(client, pull(client, name, config.argilla.workspace), count)
+    run.update(simulated_review={"note": LABEL, "datasets": done})
+    answered = ", ".join(
+        f"{name}: {d['responses']} reviews of {d['records']} records" for name, d in done.items()
+    )
+    return f"{LABEL}: {count} reviewers; {answered}; the other records wait for you"
 
 
 def _seed(seed: int, record_id: str) -> int:

@@ -1,6 +1,6 @@
 """The Deita score-first diversity filter: exact, in blocks, memory O(N x d).
 
-The semantics (ARCHITECTURE.md, `curate select`): drop rows without a score; walk the
+The semantics (README, "Deita selection"): drop rows without a score; walk the
 rest by score, highest first, ties in input order; keep a row iff its cosine similarity
 to every row kept so far is `<= threshold`; stop once `budget` rows are kept.
 

@@ -1,4 +1,4 @@
-"""`curate select` and the demo's select step: read, embed if asked, select, write.
+"""`curate select`: read, embed if asked, select, write; with `--run`, the `select` stage.
 
 Everything that can be wrong with the input or the output paths is found before anything
 is written; the kept and rejected rows are then written as one unit (`write_pair`), so a
@@ -11,7 +11,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -19,9 +19,11 @@ import pyarrow.parquet as pq
 
 from curation.errors import CurationError
 from curation.progress import progress_bar
+from curation.run_files import EMBEDDINGS, PREFERENCES, REJECTED, SELECTED
 from curation.runs import check_writable, temp_path, write_error, write_parquet
 from curation.selection import embeddings, table
 from curation.selection.deita import Selection, check_arguments, select_diverse
+from curation.stages import Stage
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -29,12 +31,9 @@ if TYPE_CHECKING:
     from curation.config import SelectionConfig
     from curation.runs import RunDir, StageContext
 
-SELECTED = "selected.parquet"
-REJECTED = "selection_rejected.parquet"
-EMBEDDINGS = "embeddings.parquet"
-DEMO_INPUT = "preferences.parquet"
-DEMO_SCORE = "deita_score"
-DEMO_TEXT = "instruction"
+# What the run's select stage orders by and embeds.
+SCORE_COLUMN = "deita_score"
+TEXT_COLUMN = "instruction"
 
 
 @dataclass
@@ -78,15 +77,22 @@ class SelectResult:
         }
 
     def summary(self) -> str:
-        counts = self.counts()
-        line = (
-            f"kept {counts['kept']:,} of {counts['rows']:,} rows "
-            f"({counts['too_similar']:,} too similar, {counts['budget_filled']:,} not reached "
-            f"after the budget was filled, {counts['null_score']:,} without a score)"
+        return summary_line(self.counts(), embedded=self.embeddings is not None)
+
+
+def summary_line(counts: dict[str, Any], embedded: bool = True) -> str:
+    """The selection in one line, from its counts (as the manifest records them)."""
+    line = (
+        f"kept {counts['kept']:,} of {counts['rows']:,} rows "
+        f"({counts['too_similar']:,} too similar, {counts['budget_filled']:,} not reached "
+        f"after the budget was filled, {counts['null_score']:,} without a score)"
+    )
+    if embedded:
+        line += (
+            f"; embedded {counts['embedded']:,} texts, "
+            f"{counts['embeddings_cached']:,} from the cache"
         )
-        if self.embeddings is not None:
-            line += f"; embedded {self.computed:,} texts, {self.cached:,} from the cache"
-        return line
+    return line
 
 
 class _Clock:
@@ -244,43 +250,43 @@ def write_pair(kept: pa.Table, rejected: pa.Table, output: Path) -> None:
         rejected_tmp.unlink(missing_ok=True)
 
 
-def run_stage(run: RunDir, config: SelectionConfig, console: Console | None = None) -> str:
-    """The demo's select step on the run's preferences; skipped when its outputs are current.
+@dataclass
+class SelectStage(Stage):
+    """`curate select --run R` and the demo's select step, on the run's preferences.
 
     Embeds the `instruction` texts (through the run's `embeddings.parquet`), orders by
-    `deita_score`, and takes threshold, budget and model from the config.
+    `deita_score`, and takes threshold, budget and model from the `selection` config.
     """
-    if not run.file(DEMO_INPUT).exists():
-        return f"skipped: no {DEMO_INPUT} in the run (the generate step makes it)"
-    request = SelectRequest(
-        input=run.file(DEMO_INPUT),
-        score_column=DEMO_SCORE,
-        text_column=DEMO_TEXT,
-        threshold=config.threshold,
-        budget=config.budget,
-        model=config.embedding_model,
-        batch_size=config.batch_size,
-        cache=run.file(EMBEDDINGS),
-    )
-    results: list[SelectResult] = []
 
-    def work(ctx: StageContext) -> None:
-        result = run_selection(request, console)
+    name = "select"
+    section = "selection"
+    reads = (PREFERENCES,)
+    writes = (EMBEDDINGS, SELECTED, REJECTED)
+    config: SelectionConfig
+    console: Console | None = None
+
+    def settings(self) -> Any:
+        return self.config.model_dump(mode="json")
+
+    def request(self, run: RunDir) -> SelectRequest:
+        return SelectRequest(
+            input=run.file(PREFERENCES),
+            score_column=SCORE_COLUMN,
+            text_column=TEXT_COLUMN,
+            threshold=self.config.threshold,
+            budget=self.config.budget,
+            model=self.config.embedding_model,
+            batch_size=self.config.batch_size,
+            cache=run.file(EMBEDDINGS),
+        )
+
+    def run(self, ctx: StageContext) -> None:
+        result = run_selection(self.request(ctx.run), self.console)
         assert result.embeddings is not None
         ctx.write_parquet(EMBEDDINGS, result.embeddings)
         ctx.write_parquet(SELECTED, result.selected)
         ctx.write_parquet(REJECTED, result.rejected)
         ctx.counts.update(result.counts())
-        results.append(result)
 
-    ran = run.run_stage(
-        "select",
-        work,
-        inputs=[DEMO_INPUT],
-        outputs=[EMBEDDINGS, SELECTED, REJECTED],
-        config=config.model_dump(mode="json"),
-    )
-    if not ran:
-        counts = (run.stage("select") or {}).get("counts", {})
-        return f"up to date: kept {counts.get('kept', '?')} of {counts.get('rows', '?')} rows"
-    return results[0].summary()
+    def summary(self, counts: dict[str, Any]) -> str:
+        return summary_line(counts)
