@@ -145,7 +145,7 @@ def test_ray_on_two_workers_writes_the_local_cache(export_root: Path, tmp_path: 
         }
     )
     pq.write_table(preferences, run.file("preferences.parquet"))
-    config = SelectionConfig(embedding_backend="onnx", engine="ray", ray_workers=2)
+    config = SelectionConfig(embedding_backend="onnx", engine="ray", ray_workers=2, batch_size=16)
     line = run_stage(run, stage.SelectStage(config)).line
     assert f"embedded 0 texts, {len(texts)} from the cache" in line
     cache = pq.read_table(run.file("embeddings.parquet"))

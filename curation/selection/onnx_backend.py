@@ -256,7 +256,7 @@ def _export(encoder: SentenceTransformer, path: Path) -> None:
             }
             return self.encoder(features)["sentence_embedding"]
 
-    sample = encoder.tokenize(["an example sentence", "another, longer example sentence"])
+    sample = encoder.preprocess(["an example sentence", "another, longer example sentence"])
     args = tuple(sample[name] for name in ("input_ids", "attention_mask", "token_type_ids"))
     axes = {0: "batch", 1: "sequence"}
     # The tracer warns about the model's Python-side shape checks; they hold for all inputs.

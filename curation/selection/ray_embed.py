@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 TEXT = "text"
+BATCHES_PER_BLOCK = 4  # encoder batches per Ray block
 
 
 @dataclass
@@ -99,11 +100,15 @@ def embed_with_ray(
     try:
         # One CPU stays free for reading the input; each actor holds one.
         workers = workers or max(1, int(ray.cluster_resources().get("CPU", 2)) - 1)
-        vectors = _pending(input, text_column, model, backend, known).map_batches(
+        # Blocks of a few batches (streamed, no shuffle), so every actor gets some.
+        rows = _pending(input, text_column, model, backend, known).repartition(
+            target_num_rows_per_block=batch_size * BATCHES_PER_BLOCK
+        )
+        vectors = rows.map_batches(
             Embedder,
             fn_constructor_args=(model, backend, onnx, batch_size),
             batch_format="pyarrow",
-            batch_size=batch_size * 16,
+            batch_size=batch_size * BATCHES_PER_BLOCK,
             compute=ray.data.ActorPoolStrategy(size=workers),
             num_cpus=1,
         )
