@@ -191,6 +191,17 @@ class SelectionConfig(Section):
         default=None, ge=1, description="rows to keep; default: every row that passes"
     )
     batch_size: int = Field(default=64, ge=1, description="texts per embedding batch")
+    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        default="torch",
+        description="torch (SentenceTransformer.encode) or an onnxruntime export of the model",
+    )
+    engine: Literal["local", "ray"] = Field(
+        default="local",
+        description="embed here, or with Ray Data on $RAY_ADDRESS (else a local Ray)",
+    )
+    ray_workers: int | None = Field(
+        default=None, ge=1, description="Ray actors, one model each; default one per CPU"
+    )
 
 
 class ArgillaConfig(Section):

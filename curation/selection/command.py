@@ -74,6 +74,9 @@ def select_command(
         model=model or config.selection.embedding_model,
         batch_size=config.selection.batch_size,
         cache=cache,
+        backend=config.selection.embedding_backend,
+        engine=config.selection.engine,
+        ray_workers=config.selection.ray_workers,
     )
     result = select_file(request, output, embeddings_output=cache, console=console)
     return [result.summary(), f"kept rows: {output}; rejected rows: {rejected_path(output)}"]

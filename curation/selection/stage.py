@@ -49,6 +49,9 @@ class SelectRequest:
     model: str = embeddings.DEFAULT_MODEL
     batch_size: int = 64
     cache: Path | None = None  # an embeddings.parquet to reuse vectors from
+    backend: str = "torch"  # selection.embedding_backend
+    engine: str = "local"  # selection.engine: "ray" fills the cache on Ray first
+    ray_workers: int | None = None
 
 
 @dataclass
@@ -155,7 +158,9 @@ def run_selection(request: SelectRequest, console: Console | None = None) -> Sel
     clock.lap("tables")
     if embedded is not None:
         ids = source.ids().take(pa.array(embedded_rows))
-        result.embeddings = embeddings.embeddings_table(ids, request.model, embedded)
+        result.embeddings = embeddings.embeddings_table(
+            ids, request.model, embedded, request.backend
+        )
         result.computed, result.cached = embedded.computed, embedded.cached
     return result
 
@@ -168,13 +173,40 @@ def _embed(
 ) -> tuple[np.ndarray, np.ndarray, embeddings.CachedEmbeddings]:
     """(matrix for all rows, rows with a text, their embeddings); rows without text get zeros."""
     rows = np.array([i for i, text in enumerate(texts) if text is not None], dtype=np.int64)
+    if request.engine == "ray":
+        _embed_on_ray(request, console)
     embedded = embeddings.embed_cached(
-        [texts[i] for i in rows], request.model, request.batch_size, request.cache, console
+        [texts[i] for i in rows],
+        request.model,
+        request.batch_size,
+        request.cache,
+        console,
+        request.backend,
     )
     dim = embedded.vectors.shape[1] if len(rows) else 0
     vectors = np.zeros((source.num_rows, dim), dtype=np.float32)
     vectors[rows] = embedded.vectors
     return vectors, rows, embedded
+
+
+def _embed_on_ray(request: SelectRequest, console: Console | None) -> None:
+    """Fill the embeddings cache with Ray Data; the selection then finds every text cached."""
+    from curation.selection.ray_embed import embed_with_ray
+
+    if request.cache is None or request.text_column is None:
+        raise CurationError("selection.engine ray embeds into a run's cache: give --run")
+    done = embed_with_ray(
+        request.input,
+        request.text_column,
+        request.cache,
+        request.model,
+        request.backend,
+        request.batch_size,
+        request.ray_workers,
+        console,
+    )
+    if console is not None:
+        console.print(done.line())
 
 
 def _select(
@@ -278,6 +310,9 @@ class SelectStage(Stage):
             model=self.config.embedding_model,
             batch_size=self.config.batch_size,
             cache=run.file(EMBEDDINGS),
+            backend=self.config.embedding_backend,
+            engine=self.config.engine,
+            ray_workers=self.config.ray_workers,
         )
 
     def run(self, ctx: StageContext) -> None:
