@@ -373,3 +373,50 @@ def test_extra_review_asks_one_more_reviewer_instead(argilla_server, team):
     assert row["n_submitted"] == 3
     again = adjudicate(argilla_server.client, config.review, name, workspace)
     assert again.escalated == {}  # settled now
+
+
+def test_the_demo_escalates_and_a_simulated_adjudicator_decides(argilla_server, tmp_path):
+    from curation.review.adjudicate import demo_step
+    from curation.review.simulate import ADJUDICATION_LABEL, ADJUDICATOR, CARELESS, simulate
+
+    config = load_config()
+    config.argilla.workspace = argilla_server.unique("demo")
+    config.review.preference_dataset = argilla_server.unique("demo-prefs")
+    config.review.instruction_dataset = argilla_server.unique("demo-inst")
+    run = RunDir.open(tmp_path / "run", tmp_path)
+    assert demo_step(config, run, {}).startswith("skipped")
+    pairs = preference_rows(12, "d")
+    answers = pairs.rename(columns={"chosen": "response", "chosen_rating": "rating"})
+    client, workspace = argilla_server.client, config.argilla.workspace
+    for rows, template, name in (
+        (pairs, "preference", config.review.preference_dataset),
+        (answers, "instruction", config.review.instruction_dataset),
+    ):
+        push_rows(client, config, rows, template, name, workspace)
+        simulate(client, pull(client, name, workspace), config.review.simulated_reviewers)
+
+    links: dict[str, str] = {}
+    said = demo_step(config, run, links)
+    assert ADJUDICATION_LABEL in said and "escalated" in said
+    manifest = run.manifest()
+    assert "SIMULATED" in manifest["simulated_adjudication"]["note"]
+    counted = manifest["review"]["adjudicate"]
+    total = 0
+    for name in (config.review.preference_dataset, config.review.instruction_dataset):
+        escalated = sum(counted[name]["escalated"].values())
+        assert counted[name]["adjudicated"] == escalated
+        total += escalated
+        _, decided = reviewed_rows(client, name, workspace)
+        settled = decided[decided["escalation"].notna()]
+        assert len(settled) == escalated
+        assert set(settled["adjudicator"]) <= {ADJUDICATOR}
+        assert "needs_fix" not in set(decided["decision"])  # every fix got its correction
+        assert not ((decided["decision"] == "tie") & decided["adjudicator"].isna()).any()
+    assert total > 0
+    assert len(links) == sum(1 for n in counted if sum(counted[n]["escalated"].values()))
+    feedback = pull(client, config.review.preference_dataset, workspace).feedback
+    assert CARELESS in set(feedback["annotator"])
+
+    again = demo_step(config, run, {})  # a rerun decides nothing twice
+    assert f"{ADJUDICATION_LABEL}: 0 final calls" in again
+    assert all(run.manifest()["review"]["adjudicate"][n]["created"] == 0 for n in counted)

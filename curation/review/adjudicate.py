@@ -37,7 +37,7 @@ from curation.review.templates import DECIDING_QUESTION, FIELDS, Template
 if TYPE_CHECKING:
     import argilla as rg
 
-    from curation.demo import DemoContext
+    from curation.runs import RunDir
 
 GUIDELINES = """# Adjudicate: make the final call
 
@@ -55,6 +55,14 @@ HOW: dict[Template, str] = {
     "  neither is better (the pair is then never exported).",
     "instruction": "- **verdict**: `keep` (export as it is), `drop`, or `fix`: then write the\n"
     "  full corrected response in **corrected_response** (exported instead).",
+}
+
+TITLES = {
+    "instruction": "Instruction",
+    "response": "Response",
+    "response_a": "Response A",
+    "response_b": "Response B",
+    adjudication.ANSWERS_FIELD: "Earlier answers (reviewers and the AI)",
 }
 
 
@@ -273,7 +281,7 @@ def settings_dataset(
 
     c = {"client": client}
     fields = [
-        rg.TextField(**c, name=n, title=n.replace("_", " ").capitalize(), use_markdown=True)
+        rg.TextField(**c, name=n, title=TITLES[n], use_markdown=True)
         for n in adjudication.fields_of(template)
     ]
     deciding = DECIDING_QUESTION[template]
@@ -337,39 +345,36 @@ def _upsert(client: rg.Argilla, target: rg.Dataset, items: list[dict[str, Any]])
 # --- demo ------------------------------------------------------------------------------
 
 
-def demo_step(ctx: DemoContext) -> str:
-    """Escalate both demo datasets; the SIMULATED adjudicator makes the final calls."""
+def demo_step(config: Config, run: RunDir, links: dict[str, str]) -> str:
+    """The demo's escalation: both demo datasets go to adjudication, and the SIMULATED
+    adjudicator (labelled as such, in the output and the manifest) makes the final calls."""
     from curation.review import simulate
     from curation.review.commands import record_counts
     from curation.review.connection import connect
-    from curation.review.demo_steps import SELECTED, SKIPPED
 
-    if not ctx.run.file(SELECTED).exists():
-        return SKIPPED
-    config, client = ctx.config, connect(ctx.config)
+    client, workspace = connect(config), config.argilla.workspace
+    names = [config.review.preference_dataset, config.review.instruction_dataset]
+    if any(lookup(client, name, workspace) is None for name in names):
+        return "skipped: the demo datasets are not pushed yet"
     scripted = config.review.simulated_reviewers > 0
     if scripted:
         simulate.account(client, simulate.ADJUDICATOR)  # it must exist before it is named
     lines, done = [], {}
-    for name in (config.review.preference_dataset, config.review.instruction_dataset):
+    for name in names:
         extra = [simulate.ADJUDICATOR] if scripted else []
-        result = adjudicate(client, config.review, name, config.argilla.workspace, extra)
-        calls = simulate.adjudicate(client, pull(client, name, config.argilla.workspace))
+        result = adjudicate(client, config.review, name, workspace, extra)
+        calls = simulate.adjudicate(client, pull(client, name, workspace)) if scripted else {}
         done[name] = calls
-        record_counts(
-            ctx.run,
-            "adjudicate",
-            name,
-            {"escalated": result.escalated, "created": result.created, **calls},
-        )
+        counts = {"escalated": result.escalated, "created": result.created, **calls}
+        record_counts(run, "adjudicate", name, counts)
         if result.url:
-            ctx.links[f"Adjudicate {name} (adjudicators only)"] = result.url
-        total = sum(result.escalated.values())
+            links[f"Adjudicate {name} (adjudicators only)"] = result.url
         why = ", ".join(f"{n} {reason}" for reason, n in result.escalated.items())
-        lines.append(f"{name}: {total} escalated" + (f" ({why})" if why else ""))
+        lines.append(
+            f"{name}: {sum(result.escalated.values())} escalated" + (f" ({why})" if why else "")
+        )
     if scripted:
-        note = {"note": simulate.ADJUDICATION_LABEL, "datasets": done}
-        ctx.run.update(simulated_adjudication=note)
-        decided = sum(d["adjudicated"] for d in done.values())
+        run.update(simulated_adjudication={"note": simulate.ADJUDICATION_LABEL, "datasets": done})
+        decided = sum(d.get("adjudicated", 0) for d in done.values())
         lines.append(f"{simulate.ADJUDICATION_LABEL}: {decided} final calls")
     return "; ".join(lines)
