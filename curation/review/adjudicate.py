@@ -351,9 +351,10 @@ def demo_step(config: Config, run: RunDir, links: dict[str, str]) -> str:
     from curation.review import simulate
     from curation.review.commands import record_counts
     from curation.review.connection import connect
+    from curation.review.stages import run_datasets
 
     client, workspace = connect(config), config.argilla.workspace
-    names = [config.review.preference_dataset, config.review.instruction_dataset]
+    names = [name for name, _ in run_datasets(config)]
     if any(lookup(client, name, workspace) is None for name in names):
         return "skipped: the demo datasets are not pushed yet"
     scripted = config.review.simulated_reviewers > 0
