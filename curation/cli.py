@@ -351,6 +351,7 @@ def pull(
 def route(
     dataset: Annotated[str, typer.Option("--dataset", help="Argilla dataset name.")],
     workspace: WorkspaceOption = None,
+    run: RunOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Recompute review priorities from the reviews so far (and auto-approve, if enabled).
@@ -358,15 +359,41 @@ def route(
     Priority rises with judge uncertainty, judge disagreement, small margins, and with how
     often people overruled the AI in the record's source and Deita score band. The
     optional auto-approval policy (config review.auto_approval) marks records approved_by
-    auto in Argilla; a human decision always wins.
+    auto in Argilla; a human decision always wins. A share of them (review.audit_fraction)
+    goes back to people as an audit; where the audit finds too little agreement,
+    auto-approval turns itself off in that score band. With --run, the figures go into
+    the run manifest.
     """
     from curation.config import load_config
     from curation.review.commands import route_command
 
-    result = route_command(load_config(config), dataset, workspace)
+    result = route_command(load_config(config), dataset, workspace, run)
     console.print(result.summary(), highlight=False, soft_wrap=True)
     for line in result.agreement_lines():
         console.print(line, highlight=False, soft_wrap=True)
+
+
+@app.command()
+def adjudicate(
+    dataset: Annotated[str, typer.Option("--dataset", help="Argilla dataset name.")],
+    workspace: WorkspaceOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Escalate records reviewers could not settle to the dataset's adjudication dataset.
+
+    Ties and fixes without a correction (config review.escalate_on adds split votes and
+    overruled confident AI answers) go to NAME-adjudication, in a workspace only the
+    adjudicators (review.adjudicators; default owners and admins) can see. `curate pull`
+    brings their final calls back. Idempotent; review.escalation extra_review asks for
+    one more ordinary review instead.
+    """
+    from curation.config import load_config
+    from curation.review.adjudicate import adjudicate_command
+
+    result = adjudicate_command(load_config(config), dataset, workspace)
+    console.print(result.summary(), highlight=False, soft_wrap=True)
+    if result.url:
+        console.print(f"adjudicate it: {result.url}", highlight=False, soft_wrap=True)
 
 
 @app.command()

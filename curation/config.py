@@ -256,6 +256,32 @@ class ReviewConfig(Section):
     )
     routing: RoutingWeights = Field(default_factory=RoutingWeights)
     auto_approval: AutoApprovalConfig = Field(default_factory=AutoApprovalConfig)
+    audit_fraction: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="share of auto-approved records per score band sent back to people (audit)",
+    )
+    audit_min_decided: int = Field(
+        default=5, ge=1, description="audited records people decided before a band's audit counts"
+    )
+    escalate_on: list[Literal["tie", "needs_fix", "split", "overruled_ai"]] = Field(
+        default_factory=lambda: ["tie", "needs_fix"],
+        description="which decided records go to adjudication: tie, needs_fix, split (a "
+        "majority that was not unanimous), overruled_ai (people overruled a confident AI)",
+    )
+    escalate_confidence: float = Field(
+        default=0.9, ge=0, le=1, description="overruled_ai: the AI confidence that counts"
+    )
+    escalation: Literal["adjudicate", "extra_review"] = Field(
+        default="adjudicate",
+        description="adjudicate: an adjudicator makes the final call; extra_review: one more "
+        "ordinary review",
+    )
+    adjudicators: list[str] = Field(
+        default_factory=list,
+        description="Argilla user names who may adjudicate (default: the owners and admins)",
+    )
     preference_dataset: str = Field(default="demo-preferences", description="demo dataset name")
     instruction_dataset: str = Field(default="demo-instructions", description="demo dataset name")
     simulated_reviewers: int = Field(

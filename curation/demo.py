@@ -105,6 +105,12 @@ def review_simulated(ctx: DemoContext) -> str:
     return simulated_review(ctx.config, ctx.run)
 
 
+def review_adjudicate(ctx: DemoContext) -> str:
+    from curation.review.adjudicate import demo_step
+
+    return demo_step(ctx.config, ctx.run, ctx.links)
+
+
 def review_pull(ctx: DemoContext) -> str:
     """`curate pull --run`: the pull and agreement stages."""
     from curation.review.stages import pull_stages
@@ -148,6 +154,7 @@ STEPS: list[tuple[str, Callable[[DemoContext], str]]] = [
     ("select: Deita diversity filter", select_diverse),
     ("review: push to Argilla", review_push),
     ("review: SIMULATED reviewers (demo only)", review_simulated),
+    ("review: escalate + SIMULATED adjudicator (demo only)", review_adjudicate),
     ("review: pull + agreement", review_pull),
     ("export: approved rows to exports/ (sft, dpo)", export_local),
     ("dashboard", start_dashboard),

@@ -400,6 +400,7 @@ def test_route_reprioritises_and_auto_approves_where_people_agreed(argilla_serve
     config.review.auto_approval = AutoApprovalConfig(
         enabled=True, min_confidence=0.85, min_agreement=0.8, min_decided=5
     )
+    config.review.audit_fraction = 0  # the audit has its own test (test_adjudication_argilla)
     result = route(argilla_server.client, config, name, workspace)
     assert result.auto_approved == 3
     records = server_records(argilla_server, name, workspace)

@@ -101,7 +101,7 @@ def export_facts(
         generators = {row["generator_model"] for row in rows}
     else:
         generators = {row["chosen_model"] for row in rows} | {row["rejected_model"] for row in rows}
-    by_humans = [row for row in rows if row["approved_by"] == "humans"]
+    by_humans = [row for row in rows if row["approved_by"] in ("humans", "adjudicator")]
     return ExportFacts(
         dataset=dataset,
         workspace=workspace,
@@ -327,6 +327,13 @@ def _how_it_was_made(facts: ExportFacts, run: RunFacts | None, auto: Any) -> lis
         f"{facts.min_submitted} reviewers submitted and a strict majority {rule}; "
         f"{left_out} records are not exported.",
     ]
+    if facts.approved_by.get("adjudicator"):
+        lines.append(
+            f"**Adjudication:** {facts.approved_by['adjudicator']:,} rows are records the "
+            "reviewers could not settle (a tie, a fix without a correction, or a disagreement "
+            "the curator escalated); an adjudicator saw every answer and made the final call "
+            "(`approved_by: adjudicator`), which these rows follow."
+        )
     if auto is not None:
         lines.append(
             f"**Auto-approval:** {facts.approved_by.get('auto', 0):,} rows were approved "

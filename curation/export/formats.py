@@ -91,8 +91,9 @@ DESCRIPTIONS = {
     "id": "stable record id: a content hash of the generated row",
     "source": "how the instruction was made: seed, self-instruct, magpie, evol-instruct",
     "judge_model": "the AI judge that rated the responses",
-    "approved_by": "`humans` (a strict majority of reviewers), or `auto` (the curator's "
-    "auto-approval policy, without review)",
+    "approved_by": "`humans` (a strict majority of reviewers), `adjudicator` (the final call "
+    "on a record the reviewers could not settle), or `auto` (the curator's auto-approval "
+    "policy, without review)",
     "n_reviews": "submitted reviews of this record",
     "ai_agrees": "whether the reviewers decided as the AI judge suggested (null for auto rows)",
     "deita_score": "Deita score: complexity x quality (AI)",

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from curation.config import Config
 from curation.errors import CurationError
+from curation.review.audit import AUDITED, Audit, audit
 from curation.review.pull import Pulled, feedback_table, pull
 from curation.review.push import PushResult, plan_records, push_records
 from curation.review.records import REVIEW_RECORD_COLUMNS, decisions, review_records
@@ -123,9 +124,13 @@ def _records_table(records: pd.DataFrame) -> pa.Table:
             ("approved_by", pa.string()),
             ("source", pa.string()),
             ("deita_score", pa.float64()),
+            ("escalation", pa.string()),
+            ("adjudicated", pa.string()),
+            ("adjudicator", pa.string()),
         ]
     )
-    frame = records[list(REVIEW_RECORD_COLUMNS)].astype({"source": object, "approved_by": object})
+    text = ("source", "approved_by", "escalation", "adjudicated", "adjudicator")
+    frame = records[list(REVIEW_RECORD_COLUMNS)].astype(dict.fromkeys(text, object))
     frame = frame.where(frame.notna(), None)
     return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
 
@@ -134,6 +139,11 @@ def _replace_rows(path: Path, dataset: str, rows: pa.Table) -> None:
     """Write `rows` as the dataset's rows of a run file, keeping other datasets' rows."""
     if path.exists():
         existing = pq.read_table(path)
+        for name in rows.schema.names:  # columns a newer pull writes: null in older rows
+            if name not in existing.schema.names:
+                existing = existing.append_column(
+                    name, pa.nulls(len(existing), rows.schema.field(name).type)
+                )
         try:
             existing = existing.select(rows.schema.names).cast(rows.schema)
         except (KeyError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
@@ -163,12 +173,16 @@ class RouteResult:
     changed: int
     auto_approved: int
     plan: RoutePlan
+    audit: Audit | None = None
 
     def summary(self) -> str:
-        return (
+        line = (
             f"{self.dataset}: re-prioritised {self.records} records, {self.changed} updated in "
             f"Argilla, {self.auto_approved} approved without review (auto)"
         )
+        if self.audit is not None and self.audit.off:
+            line += f"; auto-approval OFF in score band(s) {', '.join(self.audit.off)} (audit)"
+        return line
 
     def agreement_lines(self) -> list[str]:
         """Measured AI-human agreement per score band and source, as routing used it."""
@@ -179,16 +193,30 @@ class RouteResult:
                     f"  {by} {key}: people agreed with the AI on "
                     f"{figures['agreement']:.0%} of {figures['decided']} decided records"
                 )
-        return lines or ["  no record decided by people yet: routing uses the judges only"]
+        lines = lines or ["  no record decided by people yet: routing uses the judges only"]
+        return lines + (self.audit.lines() if self.audit is not None else [])
 
 
-def route_command(config: Config, dataset: str, workspace: str | None) -> RouteResult:
-    """`curate route`."""
+def route_command(
+    config: Config, dataset: str, workspace: str | None, run: str | None = None
+) -> RouteResult:
+    """`curate route`; with `run`, its figures and the audit go into the run manifest."""
     from curation.review.connection import argilla_errors, connect
 
+    run_dir = RunDir.open(run, config.runs_dir, create=False) if run else None
     client = connect(config)
     with argilla_errors(f"routing {dataset!r} on Argilla", client):
-        return route(client, config, dataset, workspace)
+        result = route(client, config, dataset, workspace)
+    if run_dir is not None:
+        counts: dict[str, Any] = {
+            "records": result.records,
+            "changed": result.changed,
+            "auto_approved": result.auto_approved,
+        }
+        if result.audit is not None:
+            counts["audit"] = result.audit.as_dict()
+        record_counts(run_dir, "route", result.dataset, counts)
+    return result
 
 
 def route(client: rg.Argilla, config: Config, dataset: str, workspace: str | None) -> RouteResult:
@@ -207,6 +235,8 @@ def route(client: rg.Argilla, config: Config, dataset: str, workspace: str | Non
         config.review.auto_approval,
         config.review.score_bands,
     )
+    checked = audit(decided, routed.auto, routed.score_band, config.review)
+    routed.auto = checked.auto
     items = []
     for record in pulled.records.itertuples(index=False):
         metadata = json.loads(record.metadata)
@@ -216,8 +246,14 @@ def route(client: rg.Argilla, config: Config, dataset: str, workspace: str | Non
         new.pop("approved_by", None)
         if routed.auto[record.record_id]:
             new["approved_by"] = AUTO
+        if checked.audit[record.record_id]:
+            new["audit"] = AUDITED
+            if not decided.loc[record.record_id, "human_decided"]:
+                new["priority"] = 1.0  # people see the audit records first
         if new != metadata:
             items.append({"id": record.argilla_id, "metadata": new})
+    if checked.new:
+        ensure_metadata(client, pulled, "audit")
     http = client.api.http_client
     for start in range(0, len(items), config.review.batch_size):
         response = http.put(
@@ -231,4 +267,19 @@ def route(client: rg.Argilla, config: Config, dataset: str, workspace: str | Non
         changed=len(items),
         auto_approved=int(routed.auto.sum()),
         plan=routed,
+        audit=checked,
     )
+
+
+def ensure_metadata(client: rg.Argilla, pulled: Pulled, name: str) -> None:
+    """Add a template metadata property a dataset pushed by an older version lacks."""
+    from curation.review.datasets import find_dataset
+    from curation.review.templates import METADATA, metadata_property
+
+    found = find_dataset(client, pulled.dataset, pulled.workspace)
+    if name not in {prop.name for prop in found.settings.metadata}:
+        assert pulled.template is not None
+        found.settings.metadata.add(
+            metadata_property(client, name, METADATA[pulled.template][name])
+        )
+        found.update()

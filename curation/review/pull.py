@@ -32,8 +32,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation.paths import home, private_dir
+from curation.review.adjudication import (
+    adjudication_name,
+    adjudication_workspace,
+    extra_review_name,
+)
 from curation.review.connection import argilla_errors
-from curation.review.datasets import find_dataset, record_count
+from curation.review.datasets import find_dataset, lookup, record_count
 from curation.review.templates import Template, template_of
 from curation.runs import write_json, write_parquet
 
@@ -87,6 +92,8 @@ class Pulled:
     responses: pd.DataFrame  # FEEDBACK_COLUMNS, every status
     fetched: int  # records transferred by this pull
     full: bool  # whether this pull read the whole dataset
+    adjudication: Pulled | None = None  # its adjudication dataset, once escalated
+    extra_review: Pulled | None = None  # `escalation: extra_review`: the extra reviews
 
     @property
     def feedback(self) -> pd.DataFrame:
@@ -96,11 +103,16 @@ class Pulled:
 
     def summary(self) -> str:
         how = "full read" if self.full else "incremental"
-        return (
+        line = (
             f"{self.dataset}: {len(self.records)} records, {len(self.feedback)} submitted "
             f"answers from {self.feedback['annotator'].nunique()} reviewers "
             f"({how}: fetched {self.fetched} records)"
         )
+        for companion, what in ((self.adjudication, "escalated"), (self.extra_review, "extra")):
+            if companion is not None:
+                done = companion.feedback["record_id"].nunique()
+                line += f"; {len(companion.records)} {what}, {done} of them answered"
+        return line
 
 
 # --- public ----------------------------------------------------------------------------
@@ -112,10 +124,24 @@ def pull(
     workspace: str | None = None,
     cache_root: Path | None = None,
 ) -> Pulled:
-    """Pull `dataset` (found as the CLI contract says), fetching only what changed."""
+    """Pull `dataset` (found as the CLI contract says), fetching only what changed.
+
+    Its adjudication and extra-review datasets (`adjudication.py`), where they exist, come
+    with it: their answers are part of the record's decision.
+    """
     found = find_dataset(client, dataset, workspace)
+    cache = cache_root or home() / "review-cache"
     with argilla_errors(f"reading {dataset!r} from Argilla", client):
-        return _pull(client, found, cache_root or home() / "review-cache")
+        pulled = _pull(client, found, cache)
+        space = found.workspace.name
+        for attribute, name, where in (
+            ("adjudication", adjudication_name(found.name), adjudication_workspace(space)),
+            ("extra_review", extra_review_name(found.name), space),
+        ):
+            companion = lookup(client, name, where)
+            if companion is not None:
+                setattr(pulled, attribute, _pull(client, companion, cache))
+        return pulled
 
 
 def tidy_responses(

@@ -1,7 +1,8 @@
 """From pulled records to decisions: what people decided, record by record.
 
 - `decisions(pulled)`: one row per record: the consensus (`consensus.decide`, the approval
-  rule), who approved it (`humans`, `auto`, or nobody), and how the people's outcome
+  rule), an adjudicator's final call where one was made (`adjudication.apply`), who
+  approved it (`humans`, `adjudicator`, `auto`, or nobody), and how the people's outcome
   compares with the AI's.
 - `review_records(pulled)`: the run directory's `review_records.parquet` rows.
 - `reviewed_rows(client, dataset, ...)`: everything an export needs, one row per record.
@@ -18,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from curation.review import consensus
+from curation.review import adjudication, consensus
+from curation.review.adjudication import ADJUDICATOR
 from curation.review.pull import Pulled, pull
 from curation.review.routing import AUTO
 from curation.review.templates import DECIDING_QUESTION, METADATA, Template
@@ -39,6 +41,9 @@ REVIEW_RECORD_COLUMNS = (
     "approved_by",
     "source",
     "deita_score",
+    "escalation",
+    "adjudicated",
+    "adjudicator",
 )
 # An instruction the AI rates this high (1-5) is one it would keep.
 AI_KEEP_RATING = 3
@@ -78,8 +83,11 @@ def decisions(pulled: Pulled, min_submitted: int | None = None) -> pd.DataFrame:
     """`record_frame` plus the decision of each record and how it compares with the AI.
 
     Added columns: those of `consensus.decide` (`n_submitted`, `decision`, `votes`, ...),
-    `approved_by` (`humans` | `auto` | None), `human_decided`, `human_outcome` (the
-    majority answer of the deciding question, or `tie`), `ai_outcome` (preference: the
+    those of `adjudication.apply` (`reviewers_decision`, `escalation`, `adjudicated`,
+    `adjudicator`: an adjudicator's final call replaces the reviewers' outcome),
+    `approved_by` (`humans` | `adjudicator` | `auto` | None), `human_decided`,
+    `human_outcome` (the majority answer of the deciding question, the adjudicated one
+    where there is one, or `tie`), `ai_outcome` (preference: the
     suggested `a`/`b`/`tie`; instruction: `keep` or `drop` from the suggested quality),
     `ai_confidence` (1 - judge uncertainty) and `ai_agrees` (None until people decided).
     """
@@ -88,8 +96,11 @@ def decisions(pulled: Pulled, min_submitted: int | None = None) -> pd.DataFrame:
     frame = record_frame(pulled)
     if frame.empty:
         return frame
-    decided = consensus.decide(pulled.responses, frame["record_id"], template, needed)
+    responses = adjudication.extra_votes(pulled)
+    decided = consensus.decide(responses, frame["record_id"], template, needed)
     frame = frame.merge(decided, on="record_id", how="left")
+    calls = adjudication.final_calls(pulled.adjudication, template)
+    frame = adjudication.apply(frame, calls, template)
     for question, qtype in pulled.question_types.items():
         if qtype == "rating" and f"human_{question}" not in frame:
             frame[f"human_{question}"] = frame["record_id"].map(
@@ -107,6 +118,7 @@ def decisions(pulled: Pulled, min_submitted: int | None = None) -> pd.DataFrame:
     auto = ~frame["human_decided"] & (frame["approved_by"] == AUTO)
     approved_by = pd.Series([None] * len(frame), index=frame.index, dtype=object)
     approved_by[frame["decision"] == "approved"] = "humans"
+    approved_by[(frame["decision"] == "approved") & frame["adjudicated"].notna()] = ADJUDICATOR
     approved_by[auto] = AUTO
     frame["approved_by"] = approved_by
     frame.loc[auto, "decision"] = "approved"
@@ -173,8 +185,10 @@ def reviewed_rows(
 
     - all: `record_id` (the stable row id), `argilla_id`, `dataset`, `instruction`,
       `decision` (`approved` | `rejected` | `tie` | `needs_fix` | `pending`),
-      `approved_by` (`humans` | `auto` | None: auto rows were approved without review by
-      the curator's policy and must stay marked), `n_submitted`, `votes` (answer -> count
+      `approved_by` (`humans` | `adjudicator` | `auto` | None: auto rows were approved
+      without review by the curator's policy and must stay marked), `escalation` (why the
+      record went to adjudication, or None), `adjudicator` (who made the final call),
+      `n_submitted`, `votes` (answer -> count
       of the deciding question), `ai_agrees` (did people decide as the AI did; None until
       they decided), provenance and scores from the push: `source`, `judge_model`,
       `deita_score`, `complexity`, `quality`, `judge_uncertainty`, `selection_rank`,
@@ -204,6 +218,8 @@ def reviewed_rows(
         "instruction",
         "decision",
         "approved_by",
+        "escalation",
+        "adjudicator",
         "n_submitted",
         "votes",
         "ai_agrees",
@@ -266,7 +282,7 @@ def _preference_rows(frame: pd.DataFrame, common: list[str]) -> pd.DataFrame:
 
     ai_other = ai_side.map(other)
     approved = frame["decision"] == "approved"
-    by_humans = frame["approved_by"] == "humans"
+    by_humans = frame["approved_by"].isin(["humans", ADJUDICATOR])
     side = frame["preferred"].where(by_humans, ai_side).where(approved, None)
     rejected_side = side.map(other)
     out = frame.assign(

@@ -3,9 +3,12 @@
 A fresh demo has no people, so the review loop (pull, consensus, agreement, dashboard)
 would show nothing. These scripted reviewers are real Argilla annotator accounts that
 answer through the API like the web UI does, with seeded noise: they take the AI's
-suggestion most of the time and something else otherwise. They cover part of the records
-and leave the rest pending for a real person to review in the UI. Their answers are not
-human judgements; everything that reports them says SIMULATED.
+suggestion most of the time and something else otherwise. One of them,
+`simulated-reviewer-careless`, answers at random (what reviewer-quality checks should
+catch). They cover part of the records and leave the rest pending for a real person to
+review in the UI. `simulated-adjudicator` makes the final call on escalated records
+(`adjudicate`). Their answers are not human judgements; everything that reports them
+says SIMULATED.
 
 Reruns are idempotent: a reviewer never answers a record twice or changes an answer, and
 each record's answers are drawn from a generator seeded by the record id.
@@ -35,7 +38,10 @@ if TYPE_CHECKING:
     from curation.runs import RunDir
 
 REVIEWER_PREFIX = "simulated-reviewer"
+CARELESS = f"{REVIEWER_PREFIX}-careless"
+ADJUDICATOR = "simulated-adjudicator"
 LABEL = "SIMULATED review (demo only: scripted reviewers, not people)"
+ADJUDICATION_LABEL = "SIMULATED adjudication (demo only: a scripted adjudicator, not a person)"
 BULK = 100  # responses per request (argilla-server's limit)
 
 
@@ -48,35 +54,43 @@ class Behaviour:
     third_reviewer: float = 0.25  # covered records that get a third review
     draft: float = 0.1  # reviews left as drafts (they do not count)
     fix: float = 0.1  # instruction verdicts that are `fix` with a correction
+    careless: bool = True  # one more reviewer who answers at random
 
 
-def reviewers(client: rg.Argilla, workspace: str, count: int) -> list[rg.Argilla]:
-    """SDK clients of `count` scripted annotators in `workspace` (created when missing)."""
+def account(client: rg.Argilla, name: str, workspace: rg.Workspace | None = None) -> rg.Argilla:
+    """An SDK client of the scripted annotator `name` (created when missing, and made a
+    member of `workspace` when given)."""
     import argilla as rg
 
+    with quietly():
+        user = client.users(username=name)
+    if user is None:
+        user = rg.User(
+            username=name,
+            password=secrets.token_urlsafe(16),  # nobody signs in as them
+            role="annotator",
+            client=client,
+        ).create()
+    if workspace is not None and name not in {member.username for member in workspace.users}:
+        user.add_to_workspace(workspace)
+    response = client.api.http_client.get(f"/api/v1/users/{user.id}")
+    response.raise_for_status()
+    member = rg.Argilla(api_url=client.api_url, api_key=response.json()["api_key"])
+    rg.Argilla._set_default(client)  # the SDK makes the last client its default
+    return member
+
+
+def reviewers(
+    client: rg.Argilla, workspace: str, count: int, careless: bool = False
+) -> list[rg.Argilla]:
+    """SDK clients of `count` scripted annotators in `workspace` (created when missing),
+    and of the careless one last when asked."""
     with quietly():
         space = client.workspaces(workspace)
     if space is None:
         raise CurationError(f"no workspace {workspace!r}: push a dataset first")
-    clients = []
-    for number in range(1, count + 1):
-        name = f"{REVIEWER_PREFIX}-{number}"
-        with quietly():
-            user = client.users(username=name)
-        if user is None:
-            user = rg.User(
-                username=name,
-                password=secrets.token_urlsafe(16),  # nobody signs in as them
-                role="annotator",
-                client=client,
-            ).create()
-        if user.username not in {member.username for member in space.users}:
-            user.add_to_workspace(space)
-        response = client.api.http_client.get(f"/api/v1/users/{user.id}")
-        response.raise_for_status()
-        clients.append(rg.Argilla(api_url=client.api_url, api_key=response.json()["api_key"]))
-    rg.Argilla._set_default(client)  # the SDK makes the last client its default
-    return clients
+    names = [f"{REVIEWER_PREFIX}-{number}" for number in range(1, count + 1)]
+    return [account(client, name, space) for name in [*names, *([CARELESS] if careless else [])]]
 
 
 def simulate(
@@ -92,7 +106,7 @@ def simulate(
         raise CurationError(f"dataset {pulled.dataset!r} was not made by `curate push`")
     if count == 0:
         return {"reviewers": 0, "responses": 0, "records": 0}
-    team = reviewers(client, pulled.workspace, count)
+    team = reviewers(client, pulled.workspace, count, behaviour.careless)
     names = [member.me.username for member in team]
     answered = _answered(pulled)
     plans: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(team))}
@@ -104,7 +118,8 @@ def simulate(
         covered += 1
         size = min(len(team), 3 if rng.random() < behaviour.third_reviewer else 2)
         for member in rng.choice(len(team), size=size, replace=False):
-            values = _answers(rng, pulled.template, record, behaviour)
+            careless = names[member] == CARELESS
+            values = _answers(rng, pulled.template, record, behaviour, careless)
             status = "draft" if rng.random() < behaviour.draft else "submitted"
             if (record.argilla_id, names[member]) in answered:
                 continue
@@ -162,8 +177,10 @@ def _near(rng: np.random.Generator, rating: Any) -> int:
 
 
 def _answers(
-    rng: np.random.Generator, template: str, record: Any, behaviour: Behaviour
+    rng: np.random.Generator, template: str, record: Any, behaviour: Behaviour, careless: bool
 ) -> dict[str, dict[str, Any]]:
+    if careless:
+        return _careless(rng, template)
     suggestions = json.loads(record.suggestions)
 
     def ai(question: str) -> Any:
@@ -189,6 +206,80 @@ def _answers(
         answers["verdict"] = {"value": "fix"}
         answers["corrected_response"] = {"value": f"{response.strip()}\n\n(SIMULATED correction)"}
     return answers
+
+
+def _careless(rng: np.random.Generator, template: str) -> dict[str, dict[str, Any]]:
+    """Answers drawn at random, whatever the record says."""
+    if template == "preference":
+        return {
+            "preferred": {"value": str(rng.choice(["a", "b", "tie"]))},
+            "rating_a": {"value": int(rng.integers(1, 6))},
+            "rating_b": {"value": int(rng.integers(1, 6))},
+        }
+    return {
+        "quality": {"value": int(rng.integers(1, 6))},
+        "verdict": {"value": str(rng.choice(["keep", "drop"]))},
+    }
+
+
+def adjudicate(client: rg.Argilla, source: Pulled, seed: int = 0) -> dict[str, int]:
+    """SIMULATED final calls on `source`'s escalated records, by `simulated-adjudicator`.
+
+    The script: a pair goes to the side people rated higher on average (the AI's side
+    when they rated both the same, a tie when the AI saw one too); an instruction with a
+    `fix` vote gets a SIMULATED correction, any other is kept or dropped as the AI's
+    rating says. Records it already answered are left alone.
+    """
+    escalated = source.adjudication
+    if escalated is None or source.template is None:
+        return {"adjudicated": 0}
+    answered = escalated.responses
+    done = set(answered.loc[answered["annotator"] == ADJUDICATOR, "record_id"])
+    member = account(client, ADJUDICATOR)
+    records = source.records.set_index("record_id")
+    items = []
+    for record_id, argilla_id in zip(
+        escalated.records["record_id"], escalated.records["argilla_id"], strict=True
+    ):
+        if record_id in done or record_id not in records.index:
+            continue
+        answers = source.feedback[source.feedback["record_id"] == record_id]
+        values = _final_call(source.template, records.loc[record_id], answers)
+        items.append({"record_id": argilla_id, "status": "submitted", "values": values})
+    written = sum(_send(member, items[i : i + BULK]) for i in range(0, len(items), BULK))
+    return {"adjudicated": written}
+
+
+def _final_call(template: str, record: Any, answers: Any) -> dict[str, dict[str, Any]]:
+    suggestions = json.loads(record["suggestions"])
+    ai = {q: (s or {}).get("value") for q, s in suggestions.items()}
+    numbers = answers.assign(number=answers["value"].map(_number))
+    mean = numbers.groupby("question")["number"].mean()
+    note = {"note": {"value": "SIMULATED adjudication (demo only)"}}
+    if template == "preference":
+        a, b = mean.get("rating_a"), mean.get("rating_b")
+        if a is not None and b is not None and a == a and b == b and a != b:
+            side = "a" if a > b else "b"
+        else:
+            side = ai.get("preferred") or "tie"
+        return {"preferred": {"value": side}, **note}
+    if "fix" in set(answers.loc[answers["question"] == "verdict", "value"]):
+        response = json.loads(record["fields"])["response"]
+        corrected = f"{response.strip()}\n\n(SIMULATED correction by the adjudicator)"
+        return {
+            "verdict": {"value": "fix"},
+            "corrected_response": {"value": corrected},
+            **note,
+        }
+    keep = (ai.get("quality") or 3) >= 3
+    return {"verdict": {"value": "keep" if keep else "drop"}, **note}
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _send(member: rg.Argilla, items: list[dict[str, Any]]) -> int:

@@ -68,6 +68,7 @@ _COMMON_META: dict[str, Meta] = {
     "judge_model": Meta("terms", "Judge model"),
     "score_band": Meta("terms", "Deita score band (set by curate route)"),
     "approved_by": Meta("terms", "Approved without review (set by curate route)"),
+    "audit": Meta("terms", "Audit of auto-approval (set by curate route)"),
 }
 METADATA: dict[Template, dict[str, Meta]] = {
     "instruction": {

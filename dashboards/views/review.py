@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboards import charts, data, ui
+from dashboards import charts, data, escalation, ui
 
 QUEUE_ROWS = 200
 
@@ -111,6 +111,8 @@ def render() -> None:
         )
     with right:
         st.dataframe(progress.reset_index(), hide_index=True)
+
+    escalation.render(records, data.manifest(sel.run))
 
     st.subheader("Reviews per annotator over time")
     feedback = sel.feedback()
