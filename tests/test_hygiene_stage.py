@@ -134,3 +134,17 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, setup, env, ex
     line = one_line_error(curate_hygiene(run, "--config", str(config), env=env))
     assert expected in line
     assert sorted(p.name for p in run.iterdir()) == before
+
+
+def test_selection_reads_the_rows_hygiene_kept(tmp_path: Path) -> None:
+    from curation.config import SelectionConfig
+    from curation.runs import RunDir
+    from curation.selection.stage import SelectStage
+    from curation.stages import run_stage
+
+    run = planted_run(tmp_path / "run")
+    assert curate_hygiene(run, "--config", str(run / "hygiene.yaml")).returncode == 0
+    run_stage(RunDir(run), SelectStage(SelectionConfig(threshold=1.0)))  # keeps every row
+    selected = pq.read_table(run / "selected.parquet").to_pandas()
+    assert len(selected) == 58 and not {"row-4", "row-10"} & set(selected["id"])
+    assert list(selected.set_index("id").loc["row-20", "pii_kinds"]) == ["email"]
