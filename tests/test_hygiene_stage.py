@@ -148,3 +148,23 @@ def test_selection_reads_the_rows_hygiene_kept(tmp_path: Path) -> None:
     selected = pq.read_table(run / "selected.parquet").to_pandas()
     assert len(selected) == 58 and not {"row-4", "row-10"} & set(selected["id"])
     assert list(selected.set_index("id").loc["row-20", "pii_kinds"]) == ["email"]
+
+
+def test_the_dataset_card_says_what_hygiene_removed_and_why(tmp_path: Path) -> None:
+    from curation.config import load_config
+    from curation.export import card as cards
+    from curation.runs import RunDir
+    from tests.test_export import facts
+
+    run = planted_run(tmp_path / "run")
+    assert curate_hygiene(run, "--config", str(run / "hygiene.yaml")).returncode == 0
+    config = load_config()
+    text = str(cards.build_card(facts(), cards.run_facts(RunDir(run), "prefs", config), config))
+    assert (
+        "**Hygiene (before selection):** of 60 rows, 1 near-duplicates were removed (MinHash "
+        "LSH on char 5-grams of `instruction`, exact Jaccard >= 0.8; each cluster kept its "
+        "best-scored row), 1 overlapping an evaluation benchmark (HumanEval; shared word "
+        "12-grams) and 0 holding personal data or secrets. 1 rows held PII (email 1), which "
+        "was flagged." in text
+    )
+    assert "| left by hygiene (near-duplicates, benchmark overlap, PII) | 58 |" in text
