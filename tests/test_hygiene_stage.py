@@ -112,6 +112,7 @@ def test_redact_puts_placeholders_in_every_text_column(tmp_path: Path) -> None:
         ("no-input", {}, "preferences.parquet: missing input"),
         ("empty", {}, "no rows to check"),
         ("ok", {"CURATION_HYGIENE__DEDUP__COLUMN": "prompt"}, "no column `prompt`"),
+        ("ok", {"CURATION_HYGIENE__DEDUP__COLUMN": "deita_score"}, "holds double, not text"),
         ("missing-benchmark", {}, "benchmark file not found"),
         ("bad-benchmark-column", {}, "no column 'question'"),
     ],

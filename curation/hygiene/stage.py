@@ -89,6 +89,13 @@ def read_input(path: Path, config: HygieneConfig) -> pa.Table:
         if column not in table.column_names:
             have = ", ".join(table.column_names) or "none"
             raise CurationError(f"{path}: no column `{column}` (columns: {have})")
+    if config.dedup.enabled:
+        kind = table.schema.field(config.dedup.column).type
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+            raise CurationError(
+                f"{path}: column `{config.dedup.column}` holds {kind}, not text "
+                "(hygiene.dedup.column)"
+            )
     if table.num_rows == 0:
         raise CurationError(f"{path}: no rows to check (an empty run)")
     return table
