@@ -222,6 +222,27 @@ def generate(
 
 
 @app.command()
+def hygiene(
+    run: Annotated[str, typer.Option("--run", help="Run directory (path or run id).")],
+    config: ConfigOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Rerun even if current.")] = False,
+) -> None:
+    """Near-duplicates, benchmark overlap and PII in a run's rows, before selection.
+
+    Writes hygiene.parquet (per row: dup_of, dup_jaccard, contamination, pii_kinds) and
+    hygiene_kept.parquet (the rows selection reads); the `hygiene` config section names
+    the benchmarks and what to do with PII (flag, redact or drop).
+    """
+    from curation.config import load_config
+    from curation.hygiene.stage import run_stage
+    from curation.runs import RunDir
+
+    cfg = load_config(config)
+    result = run_stage(RunDir.open(run, cfg.runs_dir, create=False), cfg.hygiene, force=force)
+    console.print(result, highlight=False, soft_wrap=True)
+
+
+@app.command()
 def select(
     input: Annotated[Optional[Path], typer.Option("--input", help="Input Parquet file.")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", help="Output Parquet file.")] = None,
@@ -469,6 +490,13 @@ def export(
     license: Annotated[
         Optional[str], typer.Option("--license", help="Licence id on the dataset card.")
     ] = None,
+    allow_pii: Annotated[
+        bool, typer.Option("--allow-pii", help="Export rows that hold PII as they are.")
+    ] = False,
+    allow_contaminated: Annotated[
+        bool,
+        typer.Option("--allow-contaminated", help="Export rows that overlap a benchmark."),
+    ] = False,
     run: RunOption = None,
     config: ConfigOption = None,
 ) -> None:
@@ -477,9 +505,11 @@ def export(
     sft: a `messages` column (the corrected response where reviewers fixed it); dpo:
     `prompt`, `chosen` (the side reviewers preferred), `rejected`, `score_chosen`,
     `score_rejected`; both with provenance columns. Only approved records; none is an
-    error. --run puts the run's funnel, settings and agreement on the dataset card; --run
-    alone exports the run's datasets to exports/<dataset>-<format>/ in the run. The Hub
-    token comes from HF_TOKEN or the stored login and is never printed or written.
+    error. Rows with unredacted PII or benchmark overlap (curate hygiene) are refused
+    unless --allow-pii / --allow-contaminated. --run puts the run's funnel, settings and
+    agreement on the dataset card; --run alone exports the run's datasets to
+    exports/<dataset>-<format>/ in the run. The Hub token comes from HF_TOKEN or the
+    stored login and is never printed or written.
     """
     from curation.config import load_config
     from curation.export.command import ExportRequest
@@ -501,6 +531,8 @@ def export(
             test_size=test_size,
             run=run,
             license=license,
+            allow_pii=allow_pii,
+            allow_contaminated=allow_contaminated,
         )
     for line in export_command(load_config(config), request, run):
         console.print(line, highlight=False, soft_wrap=True)

@@ -27,6 +27,7 @@ from pydantic_settings import (
 )
 
 from curation.errors import CurationError
+from curation.hygiene.pii import KINDS, PIIKind
 from curation.paths import service_home
 
 DEFAULT_CONFIG_FILE = Path("curation.yaml")
@@ -204,6 +205,76 @@ class SelectionConfig(Section):
     )
 
 
+class DedupConfig(Section):
+    """Near-duplicates: MinHash LSH candidates, confirmed by exact Jaccard of shingle sets."""
+
+    enabled: bool = True
+    column: str = Field(default="instruction", description="the text compared")
+    shingle: Literal["char", "word"] = Field(
+        default="char",
+        description="character n-grams suit short instructions: one changed word in twenty "
+        "leaves word 3-grams at Jaccard ~0.7 but character 5-grams at ~0.85",
+    )
+    ngram: int = Field(default=5, ge=1, description="shingle length (characters or words)")
+    threshold: float = Field(
+        default=0.8, gt=0.0, le=1.0, description="drop a row at this Jaccard with a better one"
+    )
+    num_perm: int = Field(default=128, ge=16, description="MinHash permutations")
+
+
+class BenchmarkConfig(Section):
+    """One evaluation set to check for overlap: JSON Lines, Parquet or a `datasets` folder."""
+
+    path: Path
+    text_column: str
+    name: str | None = Field(default=None, description="default: the file name")
+    id_column: str | None = Field(default=None, description="default: the item's row number")
+
+
+class DecontaminationConfig(Section):
+    """Word n-gram overlap with the benchmarks (none named: no check)."""
+
+    benchmarks: list[BenchmarkConfig] = Field(default_factory=list)
+    ngram: int = Field(
+        default=12, ge=1, description="words in a shared n-gram (datatrove's default is 12)"
+    )
+    action: Literal["drop", "flag"] = Field(
+        default="drop", description="flag: keep the row, marked (export refuses it)"
+    )
+
+
+class PIIConfig(Section):
+    """Personal data and secrets: flag them, put placeholders in their place, or drop the row."""
+
+    enabled: bool = True
+    kinds: list[PIIKind] = Field(default_factory=lambda: list(KINDS))
+    action: Literal["flag", "redact", "drop"] = Field(
+        default="flag", description="flag: reviewers see it marked, and export refuses it"
+    )
+    min_score: float = Field(
+        default=0.3, ge=0.0, le=1.0, description="Presidio score a match needs to count"
+    )
+
+
+class HygieneConfig(Section):
+    """`curate hygiene`: near-duplicates, benchmark overlap and PII, before selection."""
+
+    columns: list[str] = Field(
+        default_factory=lambda: ["instruction", "generations", "chosen", "rejected"],
+        min_length=1,
+        description="text (or list-of-text) columns checked for benchmark overlap and PII",
+    )
+    score_column: str = Field(
+        default="deita_score", description="a duplicate cluster keeps its best row by this"
+    )
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    decontamination: DecontaminationConfig = Field(default_factory=DecontaminationConfig)
+    pii: PIIConfig = Field(default_factory=PIIConfig)
+    topics: int | None = Field(
+        default=None, ge=2, description="topic clusters on the dashboard; default: rows / 50"
+    )
+
+
 class ArgillaConfig(Section):
     """Which Argilla the review commands talk to; the embedded server unless URL/key set."""
 
@@ -332,6 +403,7 @@ class Config(BaseSettings):
     llm: LocalLLMServerConfig = Field(default_factory=LocalLLMServerConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     selection: SelectionConfig = Field(default_factory=SelectionConfig)
+    hygiene: HygieneConfig = Field(default_factory=HygieneConfig)
     argilla: ArgillaConfig = Field(default_factory=ArgillaConfig)
     review: ReviewConfig = Field(default_factory=ReviewConfig)
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)

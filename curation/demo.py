@@ -81,6 +81,15 @@ def generate_data(ctx: DemoContext) -> str:
     return generate(ctx.config, ctx.run, num_instructions=ctx.num_instructions).line()
 
 
+def hygiene_check(ctx: DemoContext) -> str:
+    """`curate hygiene --run`: near-duplicates, benchmark overlap and PII, before selection."""
+    from curation.hygiene.stage import INPUT, run_stage
+
+    if not ctx.run.file(INPUT).exists():
+        return f"skipped: no {INPUT} in the run (the generate step makes it)"
+    return run_stage(ctx.run, ctx.config.hygiene)
+
+
 def select_diverse(ctx: DemoContext) -> str:
     """`curate select --run`: the select stage."""
     from curation.selection.stage import SelectStage
@@ -151,6 +160,7 @@ STEPS: list[tuple[str, Callable[[DemoContext], str]]] = [
     ("local LLM", start_llm),
     ("generate (distilabel)", generate_data),
     ("Argilla", start_argilla),
+    ("hygiene: near-duplicates, benchmark overlap, PII", hygiene_check),
     ("select: Deita diversity filter", select_diverse),
     ("review: push to Argilla", review_push),
     ("review: SIMULATED reviewers (demo only)", review_simulated),

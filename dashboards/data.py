@@ -435,20 +435,7 @@ def _embedding_map(
     from sklearn.decomposition import PCA
 
     path = Path(run)
-    data = pq.read_table(
-        path / "embeddings.parquet", columns=["id", "embedding"], memory_map=True, pre_buffer=False
-    )
-    total = data.num_rows
-    rng = np.random.default_rng(0)
-    take = (
-        np.sort(rng.choice(total, size=max_points, replace=False)) if total > max_points else None
-    )
-    if take is not None:
-        data = data.take(pa.array(take))
-    column = data["embedding"].combine_chunks()
-    flat = pc.list_flatten(column).to_numpy(zero_copy_only=False)
-    vectors = flat.astype(np.float32).reshape(len(column), -1)
-    ids = data["id"].to_numpy(zero_copy_only=False)
+    ids, vectors, total = _read_embeddings(path, max_points)
     points = pd.DataFrame({"id": ids})
     if len(vectors) >= 2:
         # covariance_eigh: a d x d eigenproblem, fast for many rows of few hundred dims
@@ -461,6 +448,43 @@ def _embedding_map(
     if attrs is not None:
         points = points.merge(attrs.drop_duplicates("id"), on="id", how="left")
     return points, total
+
+
+def _read_embeddings(path: Path, max_points: int | None) -> tuple[np.ndarray, np.ndarray, int]:
+    """(ids, float32 matrix, rows in all) of `embeddings.parquet`, a random sample if asked."""
+    data = pq.read_table(
+        path / "embeddings.parquet", columns=["id", "embedding"], memory_map=True, pre_buffer=False
+    )
+    total = data.num_rows
+    if max_points is not None and total > max_points:
+        take = np.sort(np.random.default_rng(0).choice(total, size=max_points, replace=False))
+        data = data.take(pa.array(take))
+    column = data["embedding"].combine_chunks()
+    flat = pc.list_flatten(column).to_numpy(zero_copy_only=False)
+    vectors = flat.astype(np.float32).reshape(len(column), -1)
+    return data["id"].to_numpy(zero_copy_only=False), vectors, total
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=4)
+def _topics(run: str, stamps: tuple[Stamp | None, ...], k: int | None) -> pd.DataFrame:
+    """The topic of every embedded row (`id`, `topic`): k-means on all the embeddings,
+    labelled by each cluster's most characteristic words (`curation.hygiene.clusters`)."""
+    from curation.hygiene.clusters import topic_clusters
+
+    path = Path(run)
+    ids, vectors, _ = _read_embeddings(path, None)
+    text = texts(path).reindex(ids).fillna("").tolist()
+    found = topic_clusters(vectors, text, k)
+    labels = [f"{i + 1}. {label}" for i, label in enumerate(found.labels)]
+    return pd.DataFrame({"id": ids, "topic": [labels[c] for c in found.cluster]})
+
+
+def topics(run: Path, k: int | None) -> pd.DataFrame | None:
+    names = ("embeddings.parquet", "preferences.parquet")
+    stamps = tuple(stamp(run / name) for name in names)
+    if stamps[0] is None:
+        return None
+    return _topics(str(run), stamps, k)
 
 
 def embedding_map(run: Path, max_points: int) -> tuple[pd.DataFrame, int] | None:

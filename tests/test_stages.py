@@ -61,6 +61,7 @@ def cli_run(config_file: Path, run: RunDir) -> None:
         assert result.exit_code == 0, (args, result.output, result.exception)
 
     curate("generate", "--num-instructions", str(NUM_INSTRUCTIONS))
+    curate("hygiene")
     curate("select")
     curate("push")
     simulated_review(load_config(config_file), run)  # the people, between push and pull

@@ -22,6 +22,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from curation.config import Config
 from curation.export.formats import DESCRIPTIONS, FEATURES
+from curation.export.gate import Flagged
 from curation.review.consensus import DECISIONS
 from curation.run_files import INSTRUCTIONS, PREFERENCES, SELECTED, agreement_file
 from curation.runs import RunDir
@@ -62,6 +63,7 @@ class ExportFacts:
     corrected: int
     ai_agreed: int  # exported rows people approved as the AI suggested
     ai_decided: int  # exported rows people approved where the AI suggested something
+    flagged: Flagged = field(default_factory=Flagged)  # let through by --allow-*
 
 
 @dataclass
@@ -77,6 +79,7 @@ class RunFacts:
     tool_versions: dict[str, str] = field(default_factory=dict)
     agreement: list[dict[str, Any]] = field(default_factory=list)
     simulated: str | None = None
+    hygiene: dict[str, Any] | None = None  # the hygiene stage's counts
 
 
 def size_category(rows: int) -> str:
@@ -94,6 +97,7 @@ def export_facts(
     min_submitted: int,
     splits: DatasetDict,
     decisions: dict[str, int],
+    flagged: Flagged | None = None,
 ) -> ExportFacts:
     """The card's facts from the exported splits and the decisions of every record."""
     rows = [row for part in splits.values() for row in part.to_list()]
@@ -119,6 +123,7 @@ def export_facts(
         corrected=sum(1 for row in rows if row.get("corrected")),
         ai_agreed=sum(1 for row in by_humans if row["ai_agrees"] is True),
         ai_decided=sum(1 for row in by_humans if row["ai_agrees"] is not None),
+        flagged=flagged or Flagged(),
     )
 
 
@@ -133,9 +138,15 @@ def run_facts(run: RunDir, dataset: str, config: Config) -> RunFacts:
         if record.get("status") == "done" and record.get("fingerprint")
     }
     preferences = stages.get("preferences", {}).get("counts", {})
+    hygiene = stages.get("hygiene", {})
+    facts.hygiene = hygiene.get("counts") if hygiene.get("status") == "done" else None
     for label, rows in (
         ("instructions generated", _rows(run, INSTRUCTIONS)),
         ("instructions with judged responses", _rows(run, PREFERENCES)),
+        (
+            "left by hygiene (near-duplicates, benchmark overlap, PII)",
+            (facts.hygiene or {}).get("kept"),
+        ),
         ("pairs with a clear AI preference", preferences.get("pairs")),
         ("kept by the diversity filter", _rows(run, SELECTED)),
     ):
@@ -342,6 +353,10 @@ def _how_it_was_made(facts: ExportFacts, run: RunFacts | None, auto: Any) -> lis
             f"where reviewers agreed with the AI on at least {auto.min_agreement:.0%} of "
             f"{auto.min_decided} or more decided records)."
         )
+    if run and run.hygiene:
+        lines.append(_hygiene_line(run.hygiene))
+    if facts.flagged.pii_rows or facts.flagged.contaminated_rows:
+        lines.append(_flagged_line(facts.flagged))
     if facts.ai_decided:
         lines.append(
             f"**AI vs people:** reviewers decided as the AI judge suggested on "
@@ -349,6 +364,37 @@ def _how_it_was_made(facts: ExportFacts, run: RunFacts | None, auto: Any) -> lis
             f"({facts.ai_agreed / facts.ai_decided:.0%})."
         )
     return lines
+
+
+def _hygiene_line(counts: dict[str, Any]) -> str:
+    """What `curate hygiene` removed, and why, from the counts it recorded."""
+    settings = counts.get("settings", {})
+    benchmarks = ", ".join(settings.get("benchmarks", [])) or "none named"
+    kinds = {kind: n for kind, n in counts.get("pii_kinds", {}).items() if n}
+    return (
+        f"**Hygiene (before selection):** of {counts.get('rows', 0):,} rows, "
+        f"{counts.get('dropped_duplicate', 0):,} near-duplicates were removed "
+        f"({settings.get('dedup', 'MinHash LSH')}; each cluster kept its best-scored row), "
+        f"{counts.get('dropped_contaminated', 0):,} overlapping an evaluation benchmark "
+        f"({benchmarks}; {settings.get('decontamination', 'word n-grams')}) and "
+        f"{counts.get('dropped_pii', 0):,} holding personal data or secrets. "
+        f"{counts.get('pii_rows', 0):,} rows held PII ({_listing(kinds, '{} {:,}') or 'none'}), "
+        f"which was {settings.get('pii_action', 'flagged')}."
+    )
+
+
+def _flagged_line(flagged: Flagged) -> str:
+    parts = []
+    if flagged.pii_rows:
+        kinds = _listing(flagged.pii_kinds, "{} {:,}")
+        parts.append(f"{flagged.pii_rows:,} rows hold PII ({kinds}; exported with --allow-pii)")
+    if flagged.contaminated_rows:
+        names = _listing(flagged.benchmarks, "{} {:,}")
+        parts.append(
+            f"{flagged.contaminated_rows:,} rows overlap a benchmark ({names}; exported with "
+            "--allow-contaminated)"
+        )
+    return "**Warning:** " + "; ".join(parts) + "."
 
 
 def _funnel(facts: ExportFacts, run: RunFacts | None) -> list[tuple[str, str]]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from curation.config import Config
 from curation.errors import CurationError
 from curation.export import card as cards
-from curation.export import formats, publish
+from curation.export import formats, gate, publish
 from curation.runs import RunDir, now
 
 
@@ -31,6 +31,8 @@ class ExportRequest:
     test_size: float | None = None
     run: str | None = None
     license: str | None = None
+    allow_pii: bool = False
+    allow_contaminated: bool = False
 
 
 @dataclass
@@ -110,6 +112,8 @@ def _export(client, config: Config, request: ExportRequest, run: RunDir | None) 
             f"nothing to export: {where} has no approved record ({counts}); "
             "an empty dataset is not exported"
         )
+    flags = gate.flagged(picked, request.format, config.hygiene)
+    gate.refuse(flags, request.allow_pii, request.allow_contaminated)
     test_size = _test_size(request, config)
     splits = formats.split(
         formats.to_dataset(picked, request.format), test_size, config.export.split_seed
@@ -124,6 +128,7 @@ def _export(client, config: Config, request: ExportRequest, run: RunDir | None) 
         min_submitted=int(found.settings.distribution.min_submitted),
         splits=splits,
         decisions=decisions,
+        flagged=flags,
     )
     run_facts = cards.run_facts(run, found.name, config) if run is not None else None
     card = cards.build_card(facts, run_facts, config)

@@ -225,7 +225,10 @@ def _clean(metadata: dict[str, Any], template: Template) -> dict[str, Any]:
         kind = METADATA[template][name].kind
         if value is None or (isinstance(value, float) and not math.isfinite(value)):
             continue
-        if kind == "terms":
+        if kind == "terms" and not isinstance(value, str) and hasattr(value, "__iter__"):
+            if len(value):  # a list of terms (any of them matches a filter); none: absent
+                clean[name] = [str(item) for item in value]
+        elif kind == "terms":
             clean[name] = str(value)
         else:
             number = _number(value)
@@ -243,6 +246,8 @@ def _common_metadata(row: dict[str, Any]) -> dict[str, Any]:
         "selection_rank",
         "nn_similarity",
         "judge_model",
+        "pii_kinds",
+        "contaminated_by",
     )
     return {"deita_quality": row.get("quality"), **{name: row.get(name) for name in names}}
 

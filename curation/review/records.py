@@ -192,7 +192,8 @@ def reviewed_rows(
       of the deciding question), `ai_agrees` (did people decide as the AI did; None until
       they decided), provenance and scores from the push: `source`, `judge_model`,
       `deita_score`, `complexity`, `quality`, `judge_uncertainty`, `selection_rank`,
-      `nn_similarity`, `priority`.
+      `nn_similarity`, `priority`, and the `curate hygiene` flags `pii_kinds`,
+      `contaminated_by` (lists of terms, None when absent).
     - `instruction`: `response` (as pushed), `final_response` (the reviewers' correction
       where the decision came from `fix`, else `response`), `corrected` (bool),
       `model` (generator), `ai_quality` (the judge's rating), `ai_verdict` (`keep`/`drop`),
@@ -232,6 +233,8 @@ def reviewed_rows(
         "selection_rank",
         "nn_similarity",
         "priority",
+        "pii_kinds",
+        "contaminated_by",
     ]
     rows = (
         _instruction_rows(decided, common)

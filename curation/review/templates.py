@@ -69,6 +69,9 @@ _COMMON_META: dict[str, Meta] = {
     "score_band": Meta("terms", "Deita score band (set by curate route)"),
     "approved_by": Meta("terms", "Approved without review (set by curate route)"),
     "audit": Meta("terms", "Audit of auto-approval (set by curate route)"),
+    # `curate hygiene` flags: reviewers filter on them (export refuses such rows unless told)
+    "pii_kinds": Meta("terms", "Personal data or secrets found (curate hygiene)", visible=True),
+    "contaminated_by": Meta("terms", "Benchmarks this row overlaps (curate hygiene)", visible=True),
 }
 METADATA: dict[Template, dict[str, Meta]] = {
     "instruction": {

@@ -301,8 +301,12 @@ class SelectStage(Stage):
         return self.config.model_dump(mode="json")
 
     def request(self, run: RunDir) -> SelectRequest:
+        """Reads the rows `curate hygiene` kept when it ran, else the preferences."""
+        from curation.hygiene.stage import KEPT
+
+        source = KEPT if run.file(KEPT).exists() else PREFERENCES
         return SelectRequest(
-            input=run.file(PREFERENCES),
+            input=run.file(source),
             score_column=SCORE_COLUMN,
             text_column=TEXT_COLUMN,
             threshold=self.config.threshold,
