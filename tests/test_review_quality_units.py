@@ -231,3 +231,43 @@ def test_gold_records_hide_their_answer_and_mix_into_the_queue():
         assert 0.1 <= record.metadata["priority"] <= 0.9
     spread = pd.Series([r.metadata["priority"] for r in planned])
     assert spread.nunique() > 20 and spread.min() < 0.3 and spread.max() > 0.7
+
+
+# --- routing ---------------------------------------------------------------------------------
+
+
+def test_auto_approval_trusts_the_blind_slice_over_anchored_agreement():
+    """People agree with the AI on every suggested record but on half the blind ones:
+    the band is not trusted, and `curate route` says the figure came from the slice."""
+    from curation.config import AutoApprovalConfig
+    from curation.review import routing
+
+    rows = []
+    for i in range(22):
+        decided, is_blind = i < 18, 12 <= i < 18
+        agrees = not (is_blind and i % 2)
+        rows.append(
+            {
+                "record_id": f"r{i}",
+                "deita_score": 5.0,
+                "source": "magpie",
+                "judge_uncertainty": 0.05,
+                "margin": 2.0,
+                "human_decided": decided,
+                "human_outcome": ("a" if agrees else "b") if decided else None,
+                "ai_outcome": "a",
+                "ai_confidence": 0.95,
+                "blind": is_blind,
+            }
+        )
+    frame = pd.DataFrame(rows).set_index("record_id", drop=False)
+    policy = AutoApprovalConfig(enabled=True, min_confidence=0.9, min_agreement=0.8, min_decided=5)
+    routed = routing.plan(frame, "preference", RoutingWeights(), policy, bands=1)
+    assert routed.agreement["score_band"]["1/1"] == {
+        "agreement": 0.5,
+        "decided": 6,
+        "estimate": "blind",
+    }
+    assert not routed.auto.any()
+    without = routing.plan(frame.assign(blind=False), "preference", RoutingWeights(), policy, 1)
+    assert without.auto.sum() == 4  # anchored agreement (15 of 18) would have trusted it

@@ -59,7 +59,7 @@ def slice_table(result: dict) -> pd.DataFrame:
     and the anchoring effect (suggested minus blind), each with its 95% interval."""
     rows = []
     for question, q in result["questions"].items():
-        if not q.get("anchoring"):
+        if not q.get("anchoring") or not q["ai_human"]["n_pairs"]:  # free text: no AI value
             continue
         blind, suggested, effect = q["ai_human_blind"], q["ai_human_suggested"], q["anchoring"]
         rows.append(
