@@ -118,6 +118,23 @@ def test_blind_records_reach_annotators_without_suggestions(argilla_server, team
     assert (again.created, again.updated) == (0, 30)
     assert queue(people["alice"], argilla_server, name, workspace) == seen
 
+    # the instruction template: its rating suggestion is withheld the same way
+    texts = pd.DataFrame(
+        {
+            "id": [f"bi-{i}" for i in range(20)],
+            "instruction": [f"Spell {i}." for i in range(20)],
+            "response": [f"{i}: as written." for i in range(20)],
+            "rating": [4.0] * 20,
+            "judge_model": ["judge-1"] * 20,
+        }
+    )
+    other = argilla_server.unique("blind-inst")
+    push_rows(argilla_server.client, config, texts, "instruction", other, workspace)
+    for record_id, record in queue(people["alice"], argilla_server, other, workspace).items():
+        suggested = {} if blind.is_blind(record_id, 0.3) else {"quality": 4}
+        assert record["suggestions"] == suggested
+        assert "withheld_quality" not in (record["metadata"] or {})
+
     # pull puts the withheld AI answer beside the people's, marked blind
     one = next(iter(sorted(expected)))
     submit(people["alice"], seen[one], preferred="a")

@@ -57,6 +57,27 @@ def test_blind_records_lose_their_suggestions_to_hidden_metadata_and_pull_restor
         assert not any(key.startswith("withheld_") for key in record.metadata)
 
 
+def test_blind_instruction_records_keep_the_withheld_rating():
+    rows = pd.DataFrame(
+        {
+            "id": [f"i-{n}" for n in range(60)],
+            "instruction": ["Say hi."] * 60,
+            "response": ["Hi."] * 60,
+            "rating": [4.4] * 60,
+            "judge_model": ["judge-1"] * 60,
+        }
+    )
+    planned = plan_records(rows, "instruction", RoutingWeights())
+    blind.withhold(planned, 0.5)
+    hidden = [r for r in planned if blind.is_marked(r.metadata)]
+    assert 10 < len(hidden) < 50
+    for record in planned:
+        if record in hidden:
+            assert record.suggestions == {} and record.metadata["withheld_quality"] == 4
+        else:
+            assert record.suggestions["quality"][0] == 4
+
+
 def test_a_blind_fraction_outside_0_1_is_a_one_line_error():
     for value in ("1.5", "-0.1"):
         env = {**os.environ, "CURATION_REVIEW__BLIND_FRACTION": value}
