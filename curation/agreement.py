@@ -137,6 +137,8 @@ def compute_agreement(
         questions[name] = _question_agreement(
             name, qtype, rows, allowed, alpha_level, strict, resamples, seed
         )
+        if "blind" in rows.columns:  # pulled with the blind control slice (review.blind)
+            questions[name] |= _slices(name, qtype, rows, allowed, resamples, seed)
     return {
         "dataset": dataset,
         "questions": questions,
@@ -149,6 +151,8 @@ def render_agreement(result: Mapping[str, Any]) -> Group:
     parts: list[Any] = []
     for name, q in result["questions"].items():
         parts.append(_figures_table(name, q))
+        if q.get("anchoring"):
+            parts.append(_slices_table(name, q))
         if q.get("annotators"):
             parts.append(_annotators_table(name, q))
         matrix = q["ai_human"].get("confusion_matrix")
@@ -717,6 +721,80 @@ class _PairStats:
         return _nan(_spearman(self.numeric[self.ai[index]], self.numeric[self.human[index]]))
 
 
+# --- blind control slice ----------------------------------------------------------------
+
+
+def _slices(
+    name: str,
+    qtype: str,
+    rows: pd.DataFrame,
+    allowed: Sequence[Any] | None,
+    resamples: int,
+    seed: int,
+) -> dict[str, Any]:
+    """AI-human figures on the blind slice (reviewers saw no suggestion) and on the
+    suggested rest, and the anchoring effect between them (`anchoring`)."""
+    blind = rows["blind"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    out: dict[str, Any] = {}
+    coded: dict[str, Coded | None] = {}
+    for key, part in (("ai_human_blind", rows[blind]), ("ai_human_suggested", rows[~blind])):
+        one = (
+            _code(name, qtype, part, allowed) if qtype in CATEGORICAL_TYPES and len(part) else None
+        )
+        result = {"type": qtype, "human_human": _human_human(None, None, None)}
+        result["ai_human"] = _ai_human(one)
+        _add_intervals(
+            result, one, None if one is None else one.counts(), "nominal", resamples, seed
+        )
+        out[key], coded[key] = result["ai_human"], one
+    out["anchoring"] = _anchoring(
+        coded["ai_human_suggested"], coded["ai_human_blind"], resamples, seed
+    )
+    return out
+
+
+def _anchoring(
+    suggested: Coded | None, blind: Coded | None, resamples: int, seed: int
+) -> dict[str, Any]:
+    """Suggested minus blind exact agreement, with a 95% percentile bootstrap interval
+    that resamples records within each slice (the slices are independent samples)."""
+    sums = [_pair_sums(coded) for coded in (suggested, blind)]
+    shares = [equal.sum() / pairs.sum() if pairs.sum() else None for pairs, equal in sums]
+    result = {
+        "effect": None,
+        "ci95": None,
+        "exact_agreement_suggested": shares[0],
+        "exact_agreement_blind": shares[1],
+        "n_pairs_suggested": int(sums[0][0].sum()),
+        "n_pairs_blind": int(sums[1][0].sum()),
+    }
+    if None in shares:
+        return result
+    result["effect"] = float(shares[0] - shares[1])
+    rng = np.random.default_rng(seed)
+    replicates = np.zeros(resamples)
+    for sign, (pairs, equal) in zip((1, -1), sums, strict=True):
+        for start in range(0, resamples, CHUNK):
+            size = min(CHUNK, resamples - start)
+            weight = _multiplicities(rng.integers(0, len(pairs), (size, len(pairs))), len(pairs))
+            with np.errstate(all="ignore"):
+                replicates[start : start + size] += sign * (weight @ equal) / (weight @ pairs)
+    result["ci95"] = _interval(result["effect"], replicates) if resamples else None
+    return result
+
+
+def _pair_sums(coded: Coded | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per record: AI-human pairs and how many of them agree exactly."""
+    if coded is None:
+        return np.zeros(0), np.zeros(0)
+    paired = coded.ai >= 0
+    record, n = coded.record[paired], coded.n_records
+    equal = (coded.ai[paired] == coded.value[paired]).astype(float)
+    return np.bincount(record, minlength=n).astype(float), np.bincount(
+        record, weights=equal, minlength=n
+    )
+
+
 # --- reading a dataset from Argilla ---------------------------------------------------
 # `agreement_from_argilla` is the body of `curate agreement`; the responses come from the
 # review loop's pull (incremental: a second run fetches only what changed).
@@ -823,6 +901,29 @@ def _figures_table(name: str, q: Mapping[str, Any]) -> Table:
         ]
     for label, value, cis, key in rows:
         table.add_row(label, _fmt(value), _fmt_ci(cis.get(key)) if key else "")
+    return table
+
+
+def _slices_table(name: str, q: Mapping[str, Any]) -> Table:
+    """AI-human exact agreement with and without suggestions in view, and the difference."""
+    table = Table(
+        title=f"{name}: blind control slice (no AI suggestion shown) vs suggested records",
+        title_justify="left",
+    )
+    for column in ("records", "AI-human pairs", "exact agreement", "95% CI"):
+        table.add_column(column, justify="right" if column != "records" else "left")
+    for label, key in (("blind", "ai_human_blind"), ("suggested", "ai_human_suggested")):
+        figures = q[key]
+        table.add_row(
+            label,
+            str(figures["n_pairs"]),
+            _fmt(figures["exact_agreement"]),
+            _fmt_ci((figures.get("ci95") or {}).get("exact_agreement")),
+        )
+    effect = q["anchoring"]
+    table.add_row(
+        "anchoring (suggested - blind)", "", _fmt(effect["effect"]), _fmt_ci(effect["ci95"])
+    )
     return table
 
 

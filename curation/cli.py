@@ -298,16 +298,22 @@ def push(
     min_submitted: Annotated[
         Optional[int], typer.Option("--min-submitted", help="Reviews needed per record.")
     ] = None,
+    gold: Annotated[
+        Optional[Path],
+        typer.Option("--gold", help="Known-answer rows (Parquet/JSONL) to mix into the queue."),
+    ] = None,
     run: RunOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Create or update an Argilla dataset from rows (idempotent).
 
     Re-pushing rows updates their suggestions and metadata and never touches reviewers'
-    responses; new rows are added. With --run, instruction embeddings come through the
-    run's embeddings.parquet cache. --run alone is the run's push stage: its
-    selected.parquet as the review.preference_dataset and review.instruction_dataset
-    datasets, which mirror the run (records of an earlier run are removed).
+    responses; new rows are added. A blind slice (review.blind_fraction) goes without AI
+    suggestions; --gold mixes in known-answer records to measure reviewers. With --run,
+    instruction embeddings come through the run's embeddings.parquet cache. --run alone is
+    the run's push stage: its selected.parquet as the review.preference_dataset and
+    review.instruction_dataset datasets, which mirror the run (records of an earlier run
+    are removed).
     """
     from curation.config import load_config
     from curation.review.stages import PushStage, push_command
@@ -322,7 +328,7 @@ def push(
             "give --input FILE, --template and --dataset (or --run R alone to push the run)"
         )
     else:
-        stage = push_command(cfg, input, template, dataset, run=run, **options)  # type: ignore[arg-type]
+        stage = push_command(cfg, input, template, dataset, run=run, gold=gold, **options)  # type: ignore[arg-type]
         if stage.skipped_rows:
             err_console.print(
                 f"skipped {stage.skipped_rows} rows without a pair (pair_null_reason)"

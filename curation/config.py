@@ -358,6 +358,26 @@ class ReviewConfig(Section):
     simulated_reviewers: int = Field(
         default=3, ge=0, description="demo only: scripted reviewers (0: no simulated review)"
     )
+    blind_fraction: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="share of records pushed without AI suggestions (the blind control slice)",
+    )
+    aggregation: Literal["majority", "dawid-skene", "mace"] = Field(
+        default="majority",
+        description="how reviewers' answers become a decision: strict majority, or weighted "
+        "by each reviewer's estimated competence (crowd-kit)",
+    )
+    min_seconds_per_record: float = Field(
+        default=5.0, ge=0, description="reviewers faster than this (median) are flagged"
+    )
+    min_agreement_with_others: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="reviewers agreeing less often with the others' majority are flagged",
+    )
 
 
 class DashboardConfig(Section):

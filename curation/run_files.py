@@ -17,6 +17,7 @@ SELECTED = "selected.parquet"
 REJECTED = "selection_rejected.parquet"
 REVIEW_RECORDS = "review_records.parquet"
 FEEDBACK = "feedback.parquet"
+REVIEWERS = "reviewers.parquet"
 AGREEMENT = "agreement"  # folder: agreement/<dataset>.json
 EXPORTS = "exports"  # folder: exports/<dataset>-<format>/
 
@@ -61,6 +62,12 @@ RUN_FILES: dict[str, RunFile] = {
             "curate push --run {run}, then curate pull --run {run}",
         ),
         RunFile(FEEDBACK, "reviewers' responses", "pull", PULL),
+        RunFile(
+            REVIEWERS,
+            "reviewer quality (gold accuracy, competence, speed, flags)",
+            "pull",
+            PULL,
+        ),
         RunFile(
             AGREEMENT,
             "agreement figures per dataset (agreement/<dataset>.json)",

@@ -55,7 +55,9 @@ def team(argilla_server):
 
 
 def push(argilla_server, rows, template, name, workspace, config=None, **kwargs):
-    config = config or load_config()
+    if config is None:  # suggestions are checked record by record here: no blind slice
+        config = load_config()  # (tests/test_review_quality_argilla.py tests the slice)
+        config.review.blind_fraction = 0.0
     return push_rows(argilla_server.client, config, rows, template, name, workspace, **kwargs)
 
 
@@ -395,7 +397,11 @@ def test_route_reprioritises_and_auto_approves_where_people_agreed(argilla_serve
     config.review.score_bands = 1
     result = route(argilla_server.client, config, name, workspace)
     assert result.auto_approved == 0  # off by default
-    assert result.plan.agreement["score_band"]["1/1"] == {"agreement": 1.0, "decided": 5}
+    assert result.plan.agreement["score_band"]["1/1"] == {
+        "agreement": 1.0,
+        "decided": 5,
+        "estimate": "all",
+    }
 
     config.review.auto_approval = AutoApprovalConfig(
         enabled=True, min_confidence=0.85, min_agreement=0.8, min_decided=5

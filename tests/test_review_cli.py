@@ -113,7 +113,7 @@ def test_push_pull_route_through_the_cli(argilla_server, input_file, tmp_path):
     schema = pq.read_schema(output)
     assert schema.names == [
         "dataset", "record_id", "annotator", "question", "question_type", "value", "status",
-        "suggestion", "suggestion_score", "suggestion_agent", "updated_at",
+        "suggestion", "suggestion_score", "suggestion_agent", "updated_at", "blind",
     ]  # fmt: skip
     assert str(schema.field("updated_at").type) == "timestamp[us, tz=UTC]"
     records = pd.read_parquet(run / "review_records.parquet")

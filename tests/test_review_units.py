@@ -211,7 +211,11 @@ def test_auto_approval_only_where_people_agreed_often_enough():
     good = routing.plan(decided_frame(9, 1, 3), "preference", RoutingWeights(), policy, bands=1)
     assert good.auto.tolist() == [False] * 10 + [True] * 3  # only undecided records
     assert (good.priority[good.auto] == 0).all()
-    assert good.agreement["score_band"]["1/1"] == {"agreement": 0.9, "decided": 10}
+    assert good.agreement["score_band"]["1/1"] == {
+        "agreement": 0.9,
+        "decided": 10,
+        "estimate": "all",  # no blind slice in these records
+    }
 
     poor = routing.plan(decided_frame(6, 4, 3), "preference", RoutingWeights(), policy, bands=1)
     assert not poor.auto.any()

@@ -54,3 +54,25 @@ def preference_rows(n: int, prefix: str = "pair", **overrides) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def planted_reviews(record_ids: list[str], seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+    """Planted truth (`a` or `b`) per record and three reviewers' answers to `preferred`:
+    `good` right 90% of the time, `fair` 75%, `careless` clicks the first option (`a`)
+    90% of the time and anything otherwise. Columns `record_id`, `annotator`, `value`."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    labels = np.array(["a", "b", "tie"])
+    truth = pd.Series(rng.choice(["a", "b"], size=len(record_ids)), index=record_ids)
+    rows = []
+    for record, right in truth.items():
+        for who, accuracy in (("good", 0.9), ("fair", 0.75), ("careless", None)):
+            if accuracy is None:
+                value = "a" if rng.random() < 0.9 else rng.choice(labels)
+            elif rng.random() < accuracy:
+                value = right
+            else:
+                value = rng.choice(labels[labels != right])
+            rows.append({"record_id": record, "annotator": who, "value": str(value)})
+    return pd.DataFrame(rows), truth

@@ -102,7 +102,9 @@ def _export(client, config: Config, request: ExportRequest, run: RunDir | None) 
             f"{where} is an {template} dataset: export it with --format {other}, "
             f"not {request.format}"
         )
-    _, rows = reviewed_rows(client, found.name, found.workspace.name)
+    _, rows = reviewed_rows(
+        client, found.name, found.workspace.name, aggregation=config.review.aggregation
+    )
     counted = rows["decision"].value_counts() if len(rows) else {}
     decisions = {str(name): int(n) for name, n in dict(counted).items()}
     picked = formats.approved(rows)

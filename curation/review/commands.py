@@ -19,15 +19,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from curation.config import Config
+from curation.config import Config, ReviewConfig
 from curation.errors import CurationError
+from curation.review import blind
 from curation.review.audit import AUDITED, Audit, audit
+from curation.review.gold import plan_gold
 from curation.review.pull import Pulled, feedback_table, pull
 from curation.review.push import PushResult, plan_records, push_records
+from curation.review.quality import reviewer_quality
 from curation.review.records import REVIEW_RECORD_COLUMNS, decisions, review_records
 from curation.review.routing import AUTO, RoutePlan, plan
 from curation.review.templates import Template
-from curation.run_files import EMBEDDINGS, FEEDBACK, REVIEW_RECORDS
+from curation.run_files import EMBEDDINGS, FEEDBACK, REVIEW_RECORDS, REVIEWERS
 from curation.runs import RunDir, write_parquet
 
 if TYPE_CHECKING:
@@ -64,10 +67,21 @@ def push_rows(
     min_submitted: int | None = None,
     run: RunDir | None = None,
     console: Console | None = None,
+    gold: pd.DataFrame | None = None,
 ) -> PushResult:
-    """Push checked rows (with their instruction embeddings) to `dataset`."""
+    """Push checked rows (with their instruction embeddings) to `dataset`.
+
+    The blind slice (`review.blind_fraction`) goes without suggestions; checked `gold`
+    rows (`gold.read_gold`) are mixed in as known-answer records.
+    """
     planned = plan_records(rows, template, config.review.routing)
-    vectors = embed_instructions(config, rows["instruction"].tolist(), run, console)
+    blind.withhold(planned, config.review.blind_fraction)
+    texts = rows["instruction"].tolist()
+    if gold is not None:
+        priorities = [record.metadata.get("priority", 0.5) for record in planned]
+        planned += plan_gold(gold, template, config.review.routing, priorities)
+        texts += gold["instruction"].tolist()
+    vectors = embed_instructions(config, texts, run, console)
     return push_records(
         client,
         planned,
@@ -82,12 +96,18 @@ def push_rows(
     )
 
 
-def write_run_files(run: RunDir, pulled: Pulled) -> pd.DataFrame:
-    """Merge one dataset's feedback and review records into the run; its decisions."""
-    decided = decisions(pulled)
+def write_run_files(
+    run: RunDir, pulled: Pulled, review: ReviewConfig | None = None
+) -> pd.DataFrame:
+    """Merge one dataset's feedback, review records and reviewer quality into the run;
+    its decisions."""
+    review = review or ReviewConfig()
+    decided = decisions(pulled, aggregation=review.aggregation)
     records = review_records(pulled, decided)
     _replace_rows(run.file(FEEDBACK), pulled.dataset, feedback_table(pulled.feedback))
     _replace_rows(run.file(REVIEW_RECORDS), pulled.dataset, _records_table(records))
+    reviewers = pa.Table.from_pandas(reviewer_quality(pulled, review), preserve_index=False)
+    _replace_rows(run.file(REVIEWERS), pulled.dataset, reviewers)
     counts = decided["decision"].value_counts().to_dict() if not decided.empty else {}
     record_counts(
         run,
@@ -189,9 +209,10 @@ class RouteResult:
         lines = []
         for by, groups in self.plan.agreement.items():
             for key, figures in sorted(groups.items()):
+                slice_ = " (blind slice)" if figures.get("estimate") == "blind" else ""
                 lines.append(
                     f"  {by} {key}: people agreed with the AI on "
-                    f"{figures['agreement']:.0%} of {figures['decided']} decided records"
+                    f"{figures['agreement']:.0%} of {figures['decided']} decided records{slice_}"
                 )
         lines = lines or ["  no record decided by people yet: routing uses the judges only"]
         return lines + (self.audit.lines() if self.audit is not None else [])
@@ -224,7 +245,9 @@ def route(client: rg.Argilla, config: Config, dataset: str, workspace: str | Non
     pulled = pull(client, dataset, workspace)
     if pulled.template is None:
         raise CurationError(f"dataset {dataset!r} was not made by `curate push`: cannot route it")
-    decided = decisions(pulled)
+    decided = decisions(pulled, aggregation=config.review.aggregation)
+    if not decided.empty:  # gold records keep the priority push gave them
+        decided = decided[~decided["gold"]]
     if decided.empty:
         return RouteResult(dataset, 0, 0, 0, RoutePlan(pd.Series(), pd.Series(), pd.Series()))
     decided = decided.set_index("record_id", drop=False)
@@ -239,6 +262,8 @@ def route(client: rg.Argilla, config: Config, dataset: str, workspace: str | Non
     routed.auto = checked.auto
     items = []
     for record in pulled.records.itertuples(index=False):
+        if record.record_id not in routed.priority.index:
+            continue
         metadata = json.loads(record.metadata)
         new = dict(metadata)
         new["priority"] = float(routed.priority[record.record_id])

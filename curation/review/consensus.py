@@ -29,12 +29,17 @@ def decide(
     record_ids: list[str] | pd.Series,
     template: Template,
     min_submitted: int = 2,
+    labels: pd.Series | None = None,
 ) -> pd.DataFrame:
     """One row per record id: the decision and what the people chose.
 
     `responses` is the tidy table of `curate pull` (one row per record, annotator and
     question; any status: drafts and discarded responses are ignored here). Records
     with no responses at all are pending.
+
+    `labels` (record id -> value), where given, replaces the strict majority of the
+    deciding question: the label of a competence-weighted model (`review.aggregation`,
+    `quality.aggregate`); the rest of the rule is unchanged.
 
     Columns: `record_id`, `n_submitted`, `decision`, `votes` (value -> count of the
     deciding question), `majority` (its strict-majority value, or None), plus
@@ -53,6 +58,8 @@ def decide(
     out["n_submitted"] = out["record_id"].map(counts).fillna(0).astype(int)
     deciding = _answers(submitted, "verdict" if template == "instruction" else "preferred")
     votes, majority = _votes(deciding)
+    if labels is not None:
+        majority = labels.to_dict()
     out["votes"] = [votes.get(record_id, {}) for record_id in out["record_id"]]
     out["majority"] = out["record_id"].map(majority)
     out["majority"] = out["majority"].astype(object).where(out["majority"].notna(), None)

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation.paths import home, private_dir
+from curation.review import blind
 from curation.review.adjudication import (
     adjudication_name,
     adjudication_workspace,
@@ -59,6 +60,7 @@ FEEDBACK_COLUMNS = (
     "suggestion_score",
     "suggestion_agent",
     "updated_at",
+    "blind",
 )
 # The local copy: one row per record; nested values as JSON text.
 RECORD_COLUMNS = (
@@ -73,7 +75,7 @@ RECORD_COLUMNS = (
 )
 RESPONSE_STATUSES = ["draft", "submitted", "discarded"]
 PAGE = 500  # records per request (argilla-server allows up to 1,000)
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: withheld AI answers of the blind slice among the suggestions
 
 
 @dataclass
@@ -150,13 +152,19 @@ def tidy_responses(
     """One row per (record, annotator, question) answered, every status, AI suggestion beside.
 
     Values are text (a rating `"4"`, a label `"a"`, the text itself; lists as JSON), as the
-    agreement and consensus code read them.
+    agreement and consensus code read them. `blind`: the record is in the blind control
+    slice; its `suggestion` is the AI answer withheld from the reviewers (`review.blind`).
     """
     rows = []
-    for record_id, suggestions_json, responses_json in zip(
-        records["record_id"], records["suggestions"], records["responses"], strict=True
+    for record_id, suggestions_json, responses_json, metadata_json in zip(
+        records["record_id"],
+        records["suggestions"],
+        records["responses"],
+        records["metadata"],
+        strict=True,
     ):
         suggestions = json.loads(suggestions_json)
+        in_slice = blind.is_marked(json.loads(metadata_json))
         for response in json.loads(responses_json):
             annotator = users.get(response["user_id"], response["user_id"])
             updated = response["updated_at"]
@@ -175,11 +183,13 @@ def tidy_responses(
                         suggestion.get("score"),
                         suggestion.get("agent"),
                         updated,
+                        in_slice,
                     )
                 )
     table = pd.DataFrame(rows, columns=list(FEEDBACK_COLUMNS))
     table["suggestion_score"] = pd.to_numeric(table["suggestion_score"]).astype(float)
     table["updated_at"] = pd.to_datetime(table["updated_at"], utc=True, format="ISO8601")
+    table["blind"] = table["blind"].astype(bool)
     return table
 
 
@@ -210,6 +220,7 @@ def feedback_schema() -> pa.Schema:
             ("suggestion_score", pa.float64()),
             ("suggestion_agent", pa.string()),
             ("updated_at", pa.timestamp("us", tz="UTC")),
+            ("blind", pa.bool_()),
         ]
     )
 
@@ -372,12 +383,15 @@ def _to_frame(items: list[dict[str, Any]], names: dict[str, str]) -> pd.DataFram
                 "fields": json.dumps(item.get("fields") or {}),
                 "metadata": json.dumps(item.get("metadata") or {}),
                 "suggestions": json.dumps(
-                    {
-                        names.get(s["question_id"], s["question_id"]): {
-                            k: s.get(k) for k in ("value", "score", "agent")
-                        }
-                        for s in item.get("suggestions") or []
-                    }
+                    blind.with_withheld(
+                        {
+                            names.get(s["question_id"], s["question_id"]): {
+                                k: s.get(k) for k in ("value", "score", "agent")
+                            }
+                            for s in item.get("suggestions") or []
+                        },
+                        item.get("metadata") or {},
+                    )
                 ),
                 "responses": json.dumps(
                     [

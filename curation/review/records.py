@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from curation.review import adjudication, consensus
+from curation.review import adjudication, consensus, quality
 from curation.review.adjudication import ADJUDICATOR
 from curation.review.pull import Pulled, pull
 from curation.review.routing import AUTO
@@ -76,11 +76,19 @@ def record_frame(pulled: Pulled) -> pd.DataFrame:
     for name in meta_names:
         if name not in frame:
             frame[name] = None
+    # review/blind.py and review/gold.py; gold records are test items, never data
+    frame["blind"] = frame["blind"] == "yes"
+    frame["gold"] = frame["gold"] == "yes"
     return frame
 
 
-def decisions(pulled: Pulled, min_submitted: int | None = None) -> pd.DataFrame:
+def decisions(
+    pulled: Pulled, min_submitted: int | None = None, aggregation: str = "majority"
+) -> pd.DataFrame:
     """`record_frame` plus the decision of each record and how it compares with the AI.
+
+    `aggregation` (`review.aggregation`): `majority` (the approval rule) or a
+    competence-weighted model (`dawid-skene`, `mace`) that decides the deciding question.
 
     Added columns: those of `consensus.decide` (`n_submitted`, `decision`, `votes`, ...),
     those of `adjudication.apply` (`reviewers_decision`, `escalation`, `adjudicated`,
@@ -97,7 +105,10 @@ def decisions(pulled: Pulled, min_submitted: int | None = None) -> pd.DataFrame:
     if frame.empty:
         return frame
     responses = adjudication.extra_votes(pulled)
-    decided = consensus.decide(responses, frame["record_id"], template, needed)
+    labels = None
+    if aggregation != "majority":
+        labels, _ = quality.aggregate(quality.answers(pulled), aggregation)
+    decided = consensus.decide(responses, frame["record_id"], template, needed, labels)
     frame = frame.merge(decided, on="record_id", how="left")
     calls = adjudication.final_calls(pulled.adjudication, template)
     frame = adjudication.apply(frame, calls, template)
@@ -158,6 +169,8 @@ def nulls_as_none(frame: pd.DataFrame) -> pd.DataFrame:
 def review_records(pulled: Pulled, decided: pd.DataFrame | None = None) -> pd.DataFrame:
     """The `review_records.parquet` rows of one dataset (columns `REVIEW_RECORD_COLUMNS`)."""
     decided = decisions(pulled) if decided is None else decided
+    if not decided.empty:
+        decided = decided[~decided["gold"]]
     if decided.empty:
         return pd.DataFrame(columns=list(REVIEW_RECORD_COLUMNS))
     frame = decided.assign(
@@ -177,11 +190,13 @@ def reviewed_rows(
     dataset_name: str,
     workspace: str | None = None,
     min_submitted: int | None = None,
+    aggregation: str = "majority",
 ) -> tuple[Template, pd.DataFrame]:
     """Every record of a reviewed dataset with what an export needs, and its template.
 
-    Pulls the dataset (incrementally) and decides each record. One row per record, every
-    decision (filter on `decision == "approved"` to export). Columns:
+    Pulls the dataset (incrementally) and decides each record (`decisions`). One row per
+    record, every decision (filter on `decision == "approved"` to export), gold records
+    left out. Columns:
 
     - all: `record_id` (the stable row id), `argilla_id`, `dataset`, `instruction`,
       `decision` (`approved` | `rejected` | `tie` | `needs_fix` | `pending`),
@@ -208,7 +223,9 @@ def reviewed_rows(
     """
     pulled = pull(client, dataset_name, workspace)
     template: Template = pulled.template or "instruction"
-    decided = decisions(pulled, min_submitted)
+    decided = decisions(pulled, min_submitted, aggregation)
+    if not decided.empty:
+        decided = decided[~decided["gold"]]
     if decided.empty:
         return template, decided
     decided = decided.assign(dataset=pulled.dataset, votes=decided["votes"].map(json.dumps))

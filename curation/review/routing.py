@@ -125,12 +125,29 @@ def ai_agreed(decided: pd.DataFrame) -> pd.Series:
     return decided["human_outcome"] == decided["ai_outcome"]
 
 
-def measured_agreement(decided: pd.DataFrame, by: str) -> pd.DataFrame:
-    """Share of people's decisions that matched the AI's, per value of `by`, with counts."""
+def measured_agreement(
+    decided: pd.DataFrame, by: str, min_blind: int = MIN_MEASURED
+) -> pd.DataFrame:
+    """Share of people's decisions that matched the AI's, per value of `by`, with counts.
+
+    Where the blind control slice (`review.blind`, no suggestion shown) has at least
+    `min_blind` decided records of a group, the figure comes from them alone: agreement
+    measured on suggested records is inflated by anchoring. `estimate` says which.
+    """
     if decided.empty:
-        return pd.DataFrame(columns=["agreement", "decided"])
-    grouped = decided.assign(agreed=ai_agreed(decided)).groupby(by)["agreed"]
-    return pd.DataFrame({"agreement": grouped.mean(), "decided": grouped.size()})
+        return pd.DataFrame(columns=["agreement", "decided", "estimate"])
+
+    def table(rows: pd.DataFrame) -> pd.DataFrame:
+        grouped = rows.assign(agreed=ai_agreed(rows)).groupby(by)["agreed"]
+        return pd.DataFrame({"agreement": grouped.mean(), "decided": grouped.size()})
+
+    result = table(decided).assign(estimate="all")
+    if "blind" in decided and decided["blind"].any():
+        blind = table(decided[decided["blind"].astype(bool)])
+        usable = blind[blind["decided"] >= min_blind]
+        result.loc[usable.index, ["agreement", "decided"]] = usable
+        result.loc[usable.index, "estimate"] = "blind"
+    return result
 
 
 @dataclass
@@ -184,9 +201,10 @@ def plan(
 
     auto = pd.Series(False, index=frame.index)
     if policy.enabled and not by_band.empty:
-        trusted = by_band[
-            (by_band["decided"] >= policy.min_decided)
-            & (by_band["agreement"] >= policy.min_agreement)
+        measured = measured_agreement(decided, "score_band", policy.min_decided)
+        trusted = measured[
+            (measured["decided"] >= policy.min_decided)
+            & (measured["agreement"] >= policy.min_agreement)
         ].index
         auto = (
             ~frame["human_decided"]
@@ -209,6 +227,10 @@ def plan(
 
 def _as_dict(table: pd.DataFrame) -> dict[str, dict[str, float]]:
     return {
-        str(key): {"agreement": round(float(row.agreement), 4), "decided": int(row.decided)}
+        str(key): {
+            "agreement": round(float(row.agreement), 4),
+            "decided": int(row.decided),
+            "estimate": row.estimate,
+        }
         for key, row in table.iterrows()
     }

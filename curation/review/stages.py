@@ -26,6 +26,7 @@ from curation.errors import CurationError, StageSkipped
 from curation.review.commands import push_rows, record_counts, write_run_files
 from curation.review.connection import argilla_errors, connect
 from curation.review.datasets import lookup
+from curation.review.gold import read_gold
 from curation.review.pull import Pulled, feedback_table, pull
 from curation.review.push import PushResult, check_rows, read_rows
 from curation.review.templates import Template, check_template
@@ -125,6 +126,7 @@ class PushBatch:
     dataset: str
     template: Template
     rows: pd.DataFrame
+    gold: pd.DataFrame | None = None  # known-answer rows (`review/gold.py`)
 
 
 @dataclass
@@ -146,14 +148,24 @@ class PushStage(Stage):
         self.reads = (SELECTED,) if self.batches is None else ()
 
     @classmethod
-    def from_file(cls, config: Config, input: Path, template: str, dataset: str, **options: Any):
-        """`curate push --input`: the file read and checked before anything else happens."""
+    def from_file(
+        cls,
+        config: Config,
+        input: Path,
+        template: str,
+        dataset: str,
+        gold: Path | None = None,
+        **options: Any,
+    ):
+        """`curate push --input [--gold]`: the files read and checked before anything else."""
         checked = check_template(template)
         minimum = options.get("min_submitted")
         if minimum is not None and minimum < 1:
             raise CurationError(f"--min-submitted must be at least 1, not {minimum}")
         rows, skipped = read_rows(input, checked)
-        return cls(config, [PushBatch(dataset, checked, rows)], skipped_rows=skipped, **options)
+        known = read_gold(gold, checked, rows["id"]) if gold is not None else None
+        batch = PushBatch(dataset, checked, rows, known)
+        return cls(config, [batch], skipped_rows=skipped, **options)
 
     def settings(self) -> Any:
         return self.config.review.model_dump(mode="json")
@@ -186,7 +198,7 @@ class PushStage(Stage):
             with argilla_errors(f"pushing to {batch.dataset!r} on Argilla", client):
                 result = push_rows(
                     client, self.config, batch.rows, batch.template, batch.dataset,
-                    workspace, self.min_submitted, run, self.console,
+                    workspace, self.min_submitted, run, self.console, gold=batch.gold,
                 )  # fmt: skip
             counts[batch.dataset] = {"created": result.created, "updated": result.updated}
             if mirror:
@@ -237,7 +249,7 @@ class PullStage(Stage):
             pulled = pull(client, name, workspace)
             if self.output is not None:
                 write_feedback(pulled, self.output)
-            decided = write_run_files(ctx.run, pulled)
+            decided = write_run_files(ctx.run, pulled, self.config.review)
             approved = int((decided["decision"] == "approved").sum()) if len(decided) else 0
             reviews = len(pulled.feedback[["record_id", "annotator"]].drop_duplicates())
             ctx.counts[name] = {"reviews": reviews, "approved": approved, "records": len(decided)}
@@ -314,11 +326,12 @@ def push_command(
     min_submitted: int | None = None,
     run: str | None = None,
     console: Console | None = None,
+    gold: Path | None = None,
 ) -> PushStage:
     """`curate push --input`: with `--run`, the push stage of that run (embeddings cached)."""
     run_dir = RunDir.open(run, config.runs_dir, create=False) if run else None
     stage = PushStage.from_file(
-        config, input, template, dataset,
+        config, input, template, dataset, gold,
         workspace=workspace, min_submitted=min_submitted, console=console,
     )  # fmt: skip
     if run_dir is None:

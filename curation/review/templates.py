@@ -72,6 +72,10 @@ _COMMON_META: dict[str, Meta] = {
     # `curate hygiene` flags: reviewers filter on them (export refuses such rows unless told)
     "pii_kinds": Meta("terms", "Personal data or secrets found (curate hygiene)", visible=True),
     "contaminated_by": Meta("terms", "Benchmarks this row overlaps (curate hygiene)", visible=True),
+    # review/blind.py and review/gold.py: never shown to annotators
+    "blind": Meta("terms", "Blind control slice: pushed without AI suggestions (yes/no)"),
+    "gold": Meta("terms", "Gold item with a known answer (yes)"),
+    "gold_answer": Meta("terms", "Expected answer of a gold item"),
 }
 METADATA: dict[Template, dict[str, Meta]] = {
     "instruction": {
@@ -79,6 +83,7 @@ METADATA: dict[Template, dict[str, Meta]] = {
         "judge_rating": Meta("float", "Judge rating of the response (AI)"),
         "response_length": Meta("integer", "Response length (characters)", visible=True),
         "model": Meta("terms", "Model that wrote the response"),
+        "withheld_quality": Meta("integer", "AI quality rating withheld (blind slice)"),
     },
     "preference": {
         **_COMMON_META,
@@ -91,6 +96,9 @@ METADATA: dict[Template, dict[str, Meta]] = {
         "length_b": Meta("integer", "Response B length (characters)", visible=True),
         "model_a": Meta("terms", "Model that wrote response A"),
         "model_b": Meta("terms", "Model that wrote response B"),
+        "withheld_preferred": Meta("terms", "AI preference withheld (blind slice)"),
+        "withheld_rating_a": Meta("integer", "AI rating of A withheld (blind slice)"),
+        "withheld_rating_b": Meta("integer", "AI rating of B withheld (blind slice)"),
     },
 }
 

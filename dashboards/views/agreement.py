@@ -29,6 +29,9 @@ TABLE_FIGURES = (
     ("ai_human", "spearman", "AI–human Spearman"),
 )
 LIVE_INTERVALS_MAX = 5000  # submitted responses up to which a recompute resamples
+# AI-human pairs the blind control slice needs before its figure leads: below ~30 the
+# 95% interval of an agreement share is wider than +-0.18, too loose to lead with.
+MIN_BLIND_PAIRS = 30
 DISAGREEMENTS = 50
 
 
@@ -43,6 +46,76 @@ def figure_rows(result: dict) -> pd.DataFrame:
             interval = ((q.get(block) or {}).get("ci95") or {}).get(key) or (np.nan, np.nan)
             rows.append((question, label, value, interval[0], interval[1]))
     return pd.DataFrame(rows, columns=["question", "figure", "value", "low", "high"])
+
+
+def _with_ci(value: float | None, interval: list | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.2f}" + (f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else "")
+
+
+def slice_table(result: dict) -> pd.DataFrame:
+    """Per question: AI-human exact agreement on the blind slice, on suggested records,
+    and the anchoring effect (suggested minus blind), each with its 95% interval."""
+    rows = []
+    for question, q in result["questions"].items():
+        if not q.get("anchoring") or not q["ai_human"]["n_pairs"]:  # free text: no AI value
+            continue
+        blind, suggested, effect = q["ai_human_blind"], q["ai_human_suggested"], q["anchoring"]
+        rows.append(
+            {
+                "question": question,
+                "blind pairs": blind["n_pairs"],
+                "blind agreement": _with_ci(
+                    blind["exact_agreement"], (blind.get("ci95") or {}).get("exact_agreement")
+                ),
+                "suggested pairs": suggested["n_pairs"],
+                "suggested agreement": _with_ci(
+                    suggested["exact_agreement"],
+                    (suggested.get("ci95") or {}).get("exact_agreement"),
+                ),
+                "anchoring (suggested − blind)": _with_ci(effect["effect"], effect["ci95"]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def blind_section(result: dict) -> None:
+    """Lead with the blind slice's AI-human agreement where it has enough pairs."""
+    table = slice_table(result)
+    if table.empty:
+        st.caption(
+            "No blind control slice in these reviews (`review.blind_fraction` 0, or pushed "
+            "before it existed): every AI–human figure below comes from answers given with "
+            "the AI's suggestion in view, which pulls them up."
+        )
+        return
+    leading = [
+        (name, q["ai_human_blind"])
+        for name, q in result["questions"].items()
+        if q.get("anchoring") and q["ai_human_blind"]["n_pairs"] >= MIN_BLIND_PAIRS
+    ]
+    columns = st.columns(max(len(leading), 1))
+    for column, (name, blind) in zip(columns, leading, strict=False):
+        if blind["exact_agreement"] is not None:
+            column.metric(
+                f"{name}: AI–human agreement, blind slice",
+                f"{blind['exact_agreement']:.0%}",
+                help="Reviewers answered these records without seeing the AI's suggestion.",
+            )
+    st.caption(
+        f"The blind control slice leads once it has {MIN_BLIND_PAIRS} AI–human pairs: "
+        "there reviewers answered without seeing the AI's suggestion, so agreement is not "
+        "inflated by anchoring. Pairs per slice and the anchoring effect:"
+    )
+    st.dataframe(table, hide_index=True)
+    short = table[table["blind pairs"] < MIN_BLIND_PAIRS]
+    for question, pairs in zip(short["question"], short["blind pairs"], strict=True):
+        st.caption(
+            f"{question}: the blind slice has {pairs} AI–human pairs so far, fewer than "
+            f"{MIN_BLIND_PAIRS}, so the figures below (mostly answers given with the "
+            "suggestion in view) lead; read them as likely too high."
+        )
 
 
 def figure_table(result: dict) -> pd.DataFrame:
@@ -159,6 +232,7 @@ def dataset_section(sel: data.Selection, dataset: str, saved: dict | None) -> No
         ui.notice(sel, "agreement", "feedback.parquet", what=f"Agreement for {dataset}")
         return
     st.caption(note)
+    blind_section(result)
     rows = figure_rows(result)
     ui.chart(
         charts.figures_with_intervals(rows, title="Agreement per question (95% intervals)")

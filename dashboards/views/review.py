@@ -8,6 +8,19 @@ import streamlit as st
 from dashboards import charts, data, escalation, ui
 
 QUEUE_ROWS = 200
+QUALITY_COLUMNS = {  # reviewers.parquet column -> what the table calls it
+    "dataset": "dataset",
+    "annotator": "reviewer",
+    "flags": "flags",
+    "reviews": "reviews",
+    "competence": "competence",
+    "gold_accuracy": "gold accuracy",
+    "gold_interval": "gold 95% CI (Wilson)",
+    "gold_n": "gold items",
+    "seconds_per_record": "median s / record",
+    "agreement_with_others": "agrees with others' majority",
+    "n_with_others": "records with a majority of others",
+}
 
 
 def dataset_progress(records: pd.DataFrame) -> pd.DataFrame:
@@ -58,6 +71,53 @@ def queue(sel: data.Selection, records: pd.DataFrame) -> tuple[pd.DataFrame, int
             for dataset_id, text in zip(pending["dataset_id"], table["instruction"], strict=True)
         ]
     return table, total
+
+
+def quality_table(reviewers: pd.DataFrame) -> pd.DataFrame:
+    """Reviewers, flagged ones first, with gold accuracy and its interval as text."""
+    table = reviewers.copy()
+    table["gold_interval"] = [
+        f"{low:.2f} – {high:.2f}" if pd.notna(low) else ""
+        for low, high in zip(table["gold_low"], table["gold_high"], strict=True)
+    ]
+    table = table.sort_values(["flags", "dataset", "annotator"], ascending=[False, True, True])
+    return table[list(QUALITY_COLUMNS)].rename(columns=QUALITY_COLUMNS)
+
+
+def quality_section(sel: data.Selection) -> None:
+    """Per reviewer: gold accuracy, estimated competence, speed, agreement, and flags."""
+    st.subheader("Reviewer quality")
+    reviewers = data.table(sel.run, "reviewers.parquet")
+    if reviewers is None:
+        ui.notice(sel, "reviewers.parquet", what="Reviewer quality")
+        return
+    reviewers = sel.in_dataset(reviewers)
+    if reviewers.empty:
+        st.caption("No submitted reviews yet.")
+        return
+    flagged = reviewers[reviewers["flags"].fillna("") != ""]
+    for row in flagged.itertuples():
+        st.warning(f"{row.annotator} ({row.dataset}): {row.flags}")
+    methods = ", ".join(sorted(reviewers["competence_method"].dropna().unique()))
+    st.dataframe(
+        quality_table(reviewers),
+        hide_index=True,
+        column_config={
+            "competence": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0),
+            "gold accuracy": st.column_config.NumberColumn(format="%.2f"),
+            "median s / record": st.column_config.NumberColumn(format="%.1f"),
+            "agrees with others' majority": st.column_config.NumberColumn(format="%.2f"),
+        },
+    )
+    settings = data.settings().review
+    st.caption(
+        f"Competence: estimated from how reviewers agree ({methods}; crowd-kit), no known "
+        "answers needed. Gold accuracy: answers on known-answer records (`curate push "
+        "--gold`), with a Wilson 95% interval. Speed: median time between a reviewer's "
+        f"submissions. Flags: faster than {settings.min_seconds_per_record:g} s per record, "
+        f"or agreeing with the others' majority on fewer than "
+        f"{settings.min_agreement_with_others:.0%} of records."
+    )
 
 
 def live_section(records: pd.DataFrame) -> None:
@@ -156,6 +216,7 @@ def render() -> None:
         if total > len(table):
             st.caption(f"The first {len(table):,} of {total:,} pending records.")
 
+    quality_section(sel)
     live_section(records)  # last: it waits for Argilla, everything above is on screen
 
 
