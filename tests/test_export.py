@@ -65,7 +65,7 @@ def curate(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[st
         (
             ["--format", "sft", "--repo-id", "o/n"],
             {"HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "0"},
-            "no Hugging Face token: set HF_TOKEN or log in",
+            "no Hugging Face token found (set HF_TOKEN or log in",
         ),
         (
             ["--format", "dpo", "--local-dir", "out", "--test-size", "0"],

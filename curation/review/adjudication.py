@@ -24,7 +24,7 @@ import pandas as pd
 from curation.review.templates import DECIDING_QUESTION, FIELDS, Template
 
 if TYPE_CHECKING:
-    from curation.review.pull import Pulled
+    from curation.review.pulled import Pulled
 
 REASONS = ("tie", "needs_fix", "split", "overruled_ai")
 SUFFIX = "-adjudication"

@@ -23,7 +23,6 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +39,8 @@ from curation.review.adjudication import (
 )
 from curation.review.connection import argilla_errors
 from curation.review.datasets import find_dataset, lookup, record_count
-from curation.review.templates import Template, template_of
+from curation.review.pulled import Pulled
+from curation.review.templates import template_of
 from curation.runs import write_json, write_parquet
 
 if TYPE_CHECKING:
@@ -76,45 +76,6 @@ RECORD_COLUMNS = (
 RESPONSE_STATUSES = ["draft", "submitted", "discarded"]
 PAGE = 500  # records per request (argilla-server allows up to 1,000)
 CACHE_VERSION = 2  # 2: withheld AI answers of the blind slice among the suggestions
-
-
-@dataclass
-class Pulled:
-    """One dataset as pulled: settings, every record, every response."""
-
-    dataset: str
-    workspace: str
-    dataset_id: str
-    api_url: str
-    template: Template | None
-    min_submitted: int
-    question_types: dict[str, str]
-    question_values: dict[str, list[Any]]
-    records: pd.DataFrame  # RECORD_COLUMNS
-    responses: pd.DataFrame  # FEEDBACK_COLUMNS, every status
-    fetched: int  # records transferred by this pull
-    full: bool  # whether this pull read the whole dataset
-    adjudication: Pulled | None = None  # its adjudication dataset, once escalated
-    extra_review: Pulled | None = None  # `escalation: extra_review`: the extra reviews
-
-    @property
-    def feedback(self) -> pd.DataFrame:
-        """The CLI contract's table: submitted responses only."""
-        submitted = self.responses[self.responses["status"] == "submitted"]
-        return submitted.reset_index(drop=True)
-
-    def summary(self) -> str:
-        how = "full read" if self.full else "incremental"
-        line = (
-            f"{self.dataset}: {len(self.records)} records, {len(self.feedback)} submitted "
-            f"answers from {self.feedback['annotator'].nunique()} reviewers "
-            f"({how}: fetched {self.fetched} records)"
-        )
-        for companion, what in ((self.adjudication, "escalated"), (self.extra_review, "extra")):
-            if companion is not None:
-                done = companion.feedback["record_id"].nunique()
-                line += f"; {len(companion.records)} {what}, {done} of them answered"
-        return line
 
 
 # --- public ----------------------------------------------------------------------------

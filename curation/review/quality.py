@@ -32,7 +32,7 @@ from curation.review.templates import DECIDING_QUESTION
 
 if TYPE_CHECKING:
     from curation.config import ReviewConfig
-    from curation.review.pull import Pulled
+    from curation.review.pulled import Pulled
 
 QUALITY_COLUMNS = (
     "dataset",
