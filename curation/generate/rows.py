@@ -9,9 +9,10 @@ judges, truncation flags and provenance (`generation_params`, `judge_params`).
 
 Ties: when the best and worst rated candidates are within `tie_margin` (or identical),
 `tie` is true; `curate generate` then lets the pair judge (`curation.judge.preferences`)
-decide the pair, its tie and its uncertainty from probabilities. The row keeps `chosen`/`rejected` (best and worst rated, so reviewers can
-still compare them and say which is better), but it is not an AI-decided pair: anything
-that builds training pairs from the judge alone must skip `tie` rows.
+decide the pair, its tie and its uncertainty from probabilities. A tie row keeps
+`chosen`/`rejected` (so reviewers can still compare them and say which is better), but it
+is not an AI-decided pair: anything that builds training pairs from the judge alone must
+skip `tie` rows.
 """
 
 from __future__ import annotations
