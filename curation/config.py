@@ -102,7 +102,10 @@ class JudgeConfig(LLMConfig):
     )
     rating_weight: float = Field(default=1.0, ge=0, description="rule: log-odds per rating point")
     tie_band: float = Field(
-        default=0.002, ge=0, le=0.5, description="a tie where |p(a better) - 1/2| is below this"
+        default=0.0,
+        ge=0,
+        le=0.5,
+        description="a tie where |p(a better) - 1/2| <= this (0: only where p is exactly 1/2)",
     )
     max_answer_chars: int = Field(
         default=1200, ge=50, description="pairwise prompt: each answer cut to this many chars"

@@ -1,7 +1,8 @@
 """A calibration: how the judge's signals map to what your reviewers choose.
 
 A logistic regression (scikit-learn) on features that flip sign when a and b swap
-(relevance gap, pairwise log-odds, rating gap, log length ratio, panel log-odds). Each
+(log length ratio, repetition gap, relevance gap, pairwise log-odds, rating gap, panel
+log-odds). Each
 labelled pair is also fed swapped, without an intercept, so the fitted judge has no
 position bias by construction. Features enter by forward selection from the length
 feature, each only if it lowers the held-out log-loss (so signals that are noise for your
@@ -82,8 +83,9 @@ class Calibration:
 
 
 def feature_names(rows: list[dict[str, Any]], cfg: JudgeConfig) -> list[str]:
-    """The features a calibration uses: every signal the judge measured, and length."""
-    names = ["log_length_ratio"]
+    """The features a calibration may use: every signal the judge measured, length and
+    repetition (the first is where forward selection starts)."""
+    names = ["log_length_ratio", "repetition_gap"]
     if "relevance" in cfg.signals:
         names.append("relevance_gap")
     if "pairwise" in cfg.signals:

@@ -3,6 +3,9 @@
 Columns (None where a signal is off or the backend gave nothing):
 - `length_a`, `length_b` (characters) and `log_length_ratio` = log((len_a + 1) / (len_b + 1)):
   always measured, so a judge's length bias is visible, and used only where configured;
+- `repetition_a`, `repetition_b`, `repetition_gap` (b's minus a's share of repeated word
+  trigrams): always measured, used only by a calibration (looping answers are long but
+  people dislike them);
 - `relevance_a`, `relevance_b`, `relevance_gap` (signal `relevance`);
 - `pairwise_p_ab`, `pairwise_p_ba`, `pairwise_p_a`, `position_consistent` (signal `pairwise`);
 - `rating_a`, `rating_b`, `rating_gap`: UltraFeedback expected ratings (signal `rating`);
@@ -29,11 +32,23 @@ Pair = tuple[str, str, str]  # instruction, response a, response b
 BATCH = 8
 
 
+def repetition(text: str) -> float:
+    """Share of repeated word trigrams: 0 for varied text, near 1 for a looping answer."""
+    words = text.lower().split()
+    grams = [tuple(words[i : i + 3]) for i in range(len(words) - 2)]
+    return 1 - len(set(grams)) / len(grams) if grams else 0.0
+
+
 def length_signals(a: str, b: str) -> dict[str, Any]:
+    """The text's own features, measured for every pair: length and repetition."""
+    rep_a, rep_b = repetition(a), repetition(b)
     return {
         "length_a": len(a),
         "length_b": len(b),
         "log_length_ratio": math.log((len(a) + 1) / (len(b) + 1)),
+        "repetition_a": rep_a,
+        "repetition_b": rep_b,
+        "repetition_gap": rep_b - rep_a,  # positive: a repeats itself less
     }
 
 

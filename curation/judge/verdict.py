@@ -6,8 +6,9 @@ the pairwise judge's and each panel member's log-odds, `rating_weight` per ratin
 `length_weight` per unit of log length ratio (0 by default: length is reported, not used,
 unless a calibration learns that your reviewers prefer longer answers).
 
-A verdict is a tie only where p(a better) is within `tie_band` of 1/2 or both answers are
-the same text: where the judge is really undecided.
+A verdict is a tie only where p(a better) is within `tie_band` of 1/2 (by default: exactly
+1/2, no signal either way) or both answers are the same text: where the judge is really
+undecided.
 """
 
 from __future__ import annotations
@@ -54,6 +55,6 @@ def rule_p(row: dict[str, Any], cfg: JudgeConfig) -> float:
 
 def verdict(p: float | None, tie_band: float, *, same_text: bool = False) -> str:
     """`a`, `b` or `tie` from p(a better)."""
-    if same_text or p is None or abs(p - 0.5) < tie_band:
+    if same_text or p is None or abs(p - 0.5) <= tie_band:
         return "tie"
     return "a" if p > 0.5 else "b"
