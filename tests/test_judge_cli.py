@@ -21,7 +21,7 @@ def curate(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env["CURATION_HOME"] = str(home)
     env["CURATION_LLM__PORT"] = "9"  # nothing listens there: no test reaches a judge
     return subprocess.run(
-        [*CURATE, "judge", *args], capture_output=True, text=True, timeout=120, env=env, cwd=home
+        [*CURATE, "judge", *args], capture_output=True, text=True, timeout=600, env=env, cwd=home
     )
 
 

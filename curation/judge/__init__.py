@@ -14,3 +14,7 @@
 - `commands`: `curate judge eval` and `curate judge calibrate`; `preferences`: the same
   judge deciding chosen/rejected in `curate generate`.
 """
+
+# The generation package sets the Hugging Face libraries offline and silences distilabel's
+# import-time pydantic warning (a user error must stay one line); the judge needs both.
+import curation.generate  # noqa: F401
