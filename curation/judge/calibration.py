@@ -39,6 +39,12 @@ MIN_LABELS = 30
 FOLDS = 5
 C_GRID = (0.03, 0.3, 3.0)
 FORMAT = 1
+# The feature each costly signal feeds: a calibration asks only for the signals it uses.
+SIGNAL_FEATURES = {
+    "relevance": "relevance_gap",
+    "pairwise": "pairwise_logit",
+    "rating": "rating_gap",
+}
 
 
 @dataclass
@@ -149,7 +155,7 @@ def fit(
     return Calibration(
         features=names,
         coefficients=[float(c) for c in coefficients],
-        signals=list(cfg.signals),
+        signals=[s for s in cfg.signals if SIGNAL_FEATURES[s] in names],  # only what it uses
         embedding_model=cfg.embedding_model,
         judge_model=judge_model,
         report=report,

@@ -21,7 +21,6 @@ SIGNAL_JUDGES = {  # signal column -> how it decides alone (positive: a)
     "relevance": "relevance_gap",
     "pairwise": "pairwise_p_a",
     "rating": "rating_gap",
-    "length rule": "log_length_ratio",
 }
 ECE_BINS = 10
 
