@@ -155,3 +155,28 @@ def test_expected_calibration_error():
     assert expected_calibration_error([0.9] * 10, [1] * 9 + [0]) == pytest.approx(0.0)
     assert expected_calibration_error([0.9] * 10, [0] * 10) == pytest.approx(0.9)
     assert math.isclose(expected_calibration_error([0.6, 0.4], [1, 0]), 0.4)
+
+
+def test_judge_against_reviewers_raw_calibrated_and_length_rule():
+    import pandas as pd
+
+    from curation.judge.people import judge_vs_people
+    from curation.review.push import chosen_side
+
+    ids = [f"r{i}" for i in range(6)]
+    prefs = pd.DataFrame(
+        {"id": ids, "chosen": ["long answer"] * 6, "rejected": ["short"] * 6,
+         "judge_p_chosen": [0.9] * 6, "judge_p_chosen_raw": [0.2] * 6}
+    )  # fmt: skip
+    feedback = []
+    for record in ids:
+        side = chosen_side(record)  # the chosen (longer) answer sits here; people agree
+        for who in ("ann", "bob"):
+            feedback.append({"dataset": "d", "record_id": record, "annotator": who,
+                             "question": "preferred", "status": "submitted", "value": side,
+                             "suggestion": side})  # fmt: skip
+    table = judge_vs_people(pd.DataFrame(feedback), prefs, "d", 0.0).set_index("judge")
+    assert table.loc["AI judge as suggested (calibrated)", "agrees with people"] == 1.0
+    assert table.loc["fixed rule, uncalibrated (raw)", "agrees with people"] == 0.0
+    assert table.loc["length rule (longer wins)", "agrees with people"] == 1.0
+    assert (table["records"] == 6).all() and table["low"].notna().all()
