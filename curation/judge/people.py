@@ -47,7 +47,8 @@ def judge_vs_people(
     suggested = rows.groupby("record_id")["suggestion"].first()
     pairs = preferences.set_index("id").reindex(people.index)
     sides = [chosen_side(str(record)) for record in people.index]
-    raw_p = pairs.get("judge_p_chosen_raw", pd.Series(index=pairs.index, dtype=float))
+    missing = pd.Series(None, index=pairs.index, dtype=object)
+    raw_p = pairs.get("judge_p_chosen_raw", missing)
     calibrated = (
         "judge_p_chosen" in pairs
         and (pairs["judge_p_chosen"] - raw_p).abs().fillna(0).gt(1e-9).any()
@@ -63,7 +64,7 @@ def judge_vs_people(
         "length rule (longer wins)": [
             _longer(chosen, rejected, side)
             for chosen, rejected, side in zip(
-                pairs.get("chosen", []), pairs.get("rejected", []), sides, strict=True
+                pairs.get("chosen", missing), pairs.get("rejected", missing), sides, strict=True
             )
         ],
     }
