@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.text import Text
 
 from curation.errors import CurationError
+from curation.judge.cli import judge_app
 
 if TYPE_CHECKING:
     from curation.config import Config
@@ -41,6 +42,7 @@ config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True
 app.add_typer(server_app, name="server")
 app.add_typer(llm_app, name="llm")
 app.add_typer(config_app, name="config")
+app.add_typer(judge_app, name="judge")
 
 ConfigOption = Annotated[
     Optional[Path], typer.Option("--config", "-c", help="YAML config file.", show_default=False)

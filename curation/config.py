@@ -75,6 +75,47 @@ class LocalLLMServerConfig(Section):
     n_threads: int | None = None
 
 
+JudgeSignal = Literal["pairwise", "relevance", "rating"]
+
+
+class JudgeConfig(LLMConfig):
+    """The AI judge of preference pairs (`curate generate`, `curate judge`): an LLM plus
+    the signals it combines (see `curation.judge`). The answer length is always measured and
+    reported; it enters a verdict only through `length_weight` or a calibration.
+    """
+
+    signals: list[JudgeSignal] = Field(
+        default_factory=lambda: ["pairwise", "relevance"],
+        description="pairwise: the LLM compares both answers, asked in both orders; "
+        "relevance: instruction-answer embedding similarity; rating: UltraFeedback per answer",
+    )
+    calibration: Path | None = Field(
+        default=None, description="CAL.json from `curate judge calibrate`: replaces the rule"
+    )
+    panel: list[LLMConfig] = Field(
+        default_factory=list, description="more pairwise judges (models or prompts) to combine"
+    )
+    relevance_weight: float = Field(
+        default=12.0, ge=0, description="rule: log-odds per unit of relevance gap"
+    )
+    length_weight: float = Field(
+        default=0.0, ge=0, description="rule: log-odds per unit of log length ratio"
+    )
+    rating_weight: float = Field(default=1.0, ge=0, description="rule: log-odds per rating point")
+    tie_band: float = Field(
+        default=0.0,
+        ge=0,
+        le=0.5,
+        description="a tie where |p(a better) - 1/2| <= this (0: only where p is exactly 1/2)",
+    )
+    max_answer_chars: int = Field(
+        default=1200, ge=50, description="pairwise prompt: each answer cut to this many chars"
+    )
+    embedding_model: str = Field(
+        default="all-MiniLM-L6-v2", description="sentence-transformers model for relevance"
+    )
+
+
 InstructionSource = Literal["seed", "self-instruct", "magpie", "evol-instruct"]
 
 
@@ -145,9 +186,10 @@ class GenerationConfig(Section):
         min_length=1,
     )
     evol_quality: EvolQualityConfig = Field(default_factory=EvolQualityConfig)
-    judge: LLMConfig = Field(
-        default_factory=lambda: LLMConfig(temperature=0.0, max_new_tokens=16),
-        description="UltraFeedback and the Deita scorers; max_new_tokens bounds the rationale",
+    judge: JudgeConfig = Field(
+        default_factory=lambda: JudgeConfig(temperature=0.0, max_new_tokens=16),
+        description="UltraFeedback, the Deita scorers and the pair judge; max_new_tokens "
+        "bounds the rationale",
     )
     aspect: Literal[
         "overall-rating", "helpfulness", "honesty", "instruction-following", "truthfulness"

@@ -482,3 +482,17 @@ def test_a_corrupt_file_is_one_clear_error(full_run, tmp_path):
     at = open_app(run, "views/scores.py")
     assert not at.exception
     assert "preferences.parquet: cannot read it as Parquet" in at.error[0].value
+
+
+def test_agreement_judge_against_reviewers_next_to_the_length_rule(full_run):
+    at = open_app(full_run, "views/agreement.py")
+    assert not at.exception, at.exception
+    judges = traces(charts(at)["judge:prefs"])
+    # the fixture's records do not carry their texts: the length rule line needs them
+    # (tests/test_judge_units.py checks it); the judge's own line is always there
+    assert any(name.startswith("AI judge as suggested") for name in judges)
+    for trace in judges.values():
+        (value,) = trace["y"]
+        assert 0 <= value <= 1
+        assert trace["error_y"]["array"][0] >= 0 and trace["error_y"]["arrayminus"][0] >= 0
+    assert any("AI judge vs your reviewers" in h.value for h in at.subheader)

@@ -66,8 +66,9 @@ def test_every_pipeline_with_the_local_llm(llm_server, tmp_path):
         assert row["judge_model"] == "SmolLM2-135M-Instruct"
         assert json.loads(row["judge_params"])["aspect"] == "overall-rating"
         if row["chosen"] is not None:
-            assert row["chosen_rating"] >= row["rejected_rating"]
-            assert 0.0 <= row["judge_uncertainty"] <= 1.0
+            # the pair judge (pairwise + relevance) picked chosen: p(chosen better) >= 1/2
+            assert 0.5 <= row["judge_p_chosen"] <= 1.0
+            assert row["judge_uncertainty"] == pytest.approx(1 - row["judge_p_chosen"])
 
 
 def write_config(tmp_path: Path, llm_server, **generation) -> Path:

@@ -69,7 +69,11 @@ def test_all_sources_and_the_preference_rows(tmp_path, deterministic_llm_factory
         assert row["id"] == content_id(row["instruction"], *row["generations"])
         assert row["chosen"] == row["generations"][row["chosen_index"]]
         assert row["rejected"] == row["generations"][row["rejected_index"]]
-        assert row["chosen_rating"] == max(row["ratings"])
+        # best and worst rated, in the order the pair judge decided
+        assert {row["chosen_rating"], row["rejected_rating"]} == {
+            max(row["ratings"]),
+            min(row["ratings"]),
+        }
         assert row["margin"] == pytest.approx(row["chosen_rating"] - row["rejected_rating"])
         assert row["deita_score"] == pytest.approx(
             row["complexity"] * row["qualities"][row["chosen_index"]]

@@ -8,9 +8,11 @@ Preference rows: the contract columns, plus `instruction_id`, `source`, `tie`,
 judges, truncation flags and provenance (`generation_params`, `judge_params`).
 
 Ties: when the best and worst rated candidates are within `tie_margin` (or identical),
-`tie` is true. The row keeps `chosen`/`rejected` (best and worst rated, so reviewers can
-still compare them and say which is better), but it is not an AI-decided pair: anything
-that builds training pairs from the judge alone must skip `tie` rows.
+`tie` is true; `curate generate` then lets the pair judge (`curation.judge.preferences`)
+decide the pair, its tie and its uncertainty from probabilities. A tie row keeps
+`chosen`/`rejected` (so reviewers can still compare them and say which is better), but it
+is not an AI-decided pair: anything that builds training pairs from the judge alone must
+skip `tie` rows.
 """
 
 from __future__ import annotations
@@ -85,6 +87,9 @@ PREFERENCE_SCHEMA = pa.schema(
         ("source", pa.string()),
         ("tie", pa.bool_()),
         ("judge_uncertainty", pa.float64()),
+        ("judge_p_chosen", pa.float64()),
+        ("judge_p_chosen_raw", pa.float64()),
+        ("judge_signals", pa.string()),
         ("chosen_index", pa.int64()),
         ("rejected_index", pa.int64()),
         ("rating_stds", _floats),
@@ -260,6 +265,9 @@ def preference_row(
         "source": row["source"],
         "tie": pair["tie"],
         "judge_uncertainty": pair["uncertainty"],
+        "judge_p_chosen": None,  # set by the pair judge (curation.judge.preferences)
+        "judge_p_chosen_raw": None,
+        "judge_signals": None,
         "chosen_index": chosen_index,
         "rejected_index": pair["rejected_index"],
         "rating_stds": [distribution_std(d) for d in distributions],

@@ -163,6 +163,9 @@ class PreferencesStage(Stage):
             **cfg.model_dump(
                 mode="json", include={"generators", "evol_quality", "judge", "aspect", "tie_margin"}
             ),
+            "judge_calibration_sha256": sha256_file(cfg.judge.calibration)
+            if cfg.judge.calibration
+            else None,
         }
 
     def run(self, ctx: StageContext) -> None:
@@ -243,7 +246,11 @@ def _spread(items: list[str], count: int) -> list[str]:
 
 def _preflight(cfg: GenerationConfig, llm_for: LLMFactory) -> None:
     """Build every LLM once, so a bad backend or an unreachable server fails first."""
-    configs = [cfg.instruction_llm, *cfg.generators, cfg.judge]
+    if cfg.judge.calibration:
+        from curation.judge.calibration import Calibration
+
+        Calibration.load(cfg.judge.calibration)  # a missing or bad file fails here
+    configs = [cfg.instruction_llm, *cfg.generators, cfg.judge, *cfg.judge.panel]
     for llm_cfg in {c.model_dump_json(): c for c in configs}.values():
         llm_for(llm_cfg)
     if "magpie" in cfg.sources:
@@ -375,7 +382,9 @@ def _preferences_stage(ctx: StageContext, cfg: GenerationConfig, llm_for: LLMFac
         def compute(cache: Path, chunk: list[dict[str, Any]] = chunk) -> list[dict[str, Any]]:
             built = pipelines.preferences_pipeline(chunk, cfg, llm_for, cache)
             judged = pipelines.run_pipeline(built, engine=cfg.engine).get(pipelines.JUDGED, [])
-            return preference_rows(chunk, judged, cfg)
+            rows = preference_rows(chunk, judged, cfg)
+            decide_pairs(rows, cfg, llm_for)
+            return rows
 
         key = {"preferences": [r["id"] for r in chunk], "settings": settings}
         rows += _checkpointed(ctx, key, PREFERENCE_SCHEMA, compute)
@@ -390,6 +399,16 @@ def _preferences_stage(ctx: StageContext, cfg: GenerationConfig, llm_for: LLMFac
         judge=judge_counts(rows),
     )
     ctx.write_parquet(PREFERENCES, pa.Table.from_pylist(rows, schema=PREFERENCE_SCHEMA))
+
+
+def decide_pairs(rows: list[dict[str, Any]], cfg: GenerationConfig, llm_for: LLMFactory) -> None:
+    """The pair judge decides each row's chosen/rejected, tie and uncertainty (in place)."""
+    from curation.judge.preferences import decide
+
+    llms = [llm_for(member) for member in [cfg.judge, *cfg.judge.panel]]
+    for llm in llms:
+        llm.load()
+    decide(rows, cfg.judge, llms[0], llms[1:])
 
 
 def preference_rows(

@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from curation.errors import CurationError
-from dashboards import charts, data, ui
+from dashboards import charts, data, judge, ui
 
 FIGURES = (  # (block, key, label) drawn with their intervals
     ("human_human", "krippendorff_alpha", "human–human Krippendorff α"),
@@ -242,6 +242,7 @@ def dataset_section(sel: data.Selection, dataset: str, saved: dict | None) -> No
         empty="No figure is defined yet: too few submitted reviews.",
     )
     st.dataframe(figure_table(result), hide_index=True)
+    judge.section(sel, dataset)
 
     questions = {
         name: q
