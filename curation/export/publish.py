@@ -110,7 +110,9 @@ def check_hub_access() -> None:
             "unset it to push, or export with --local-dir"
         )
     if not get_token():
-        raise CurationError("no Hugging Face token found (set HF_TOKEN or log in with `hf auth login`)")
+        raise CurationError(
+            "no Hugging Face token found (set HF_TOKEN or log in with `hf auth login`)"
+        )
 
 
 def push(repo_id: str, private: bool, splits: DatasetDict, card: DatasetCard, message: str) -> str:
