@@ -14,18 +14,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
+from curation.cli_services import config_app, llm_app, server_app
+from curation.cli_shared import (
+    ConfigOption,
+    PortOption,
+    RunOption,
+    WorkspaceOption,
+    console,
+    err_console,
+)
 from curation.errors import CurationError
 from curation.judge.cli import judge_app
 
 if TYPE_CHECKING:
     from curation.config import Config
     from curation.stages import Stage, StageOutcome
-
-console = Console()
-err_console = Console(stderr=True)
 
 app = typer.Typer(
     name="curate",
@@ -34,40 +39,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-server_app = typer.Typer(help="The embedded Argilla server (127.0.0.1 only).", no_args_is_help=True)
-llm_app = typer.Typer(
-    help="The local LLM server (llama.cpp, OpenAI-compatible).", no_args_is_help=True
-)
-config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 app.add_typer(server_app, name="server")
 app.add_typer(llm_app, name="llm")
 app.add_typer(config_app, name="config")
 app.add_typer(judge_app, name="judge")
-
-ConfigOption = Annotated[
-    Optional[Path], typer.Option("--config", "-c", help="YAML config file.", show_default=False)
-]
-RunOption = Annotated[
-    Optional[str], typer.Option("--run", help="Run directory (path or run id).", show_default=False)
-]
-HomeOption = Annotated[
-    Optional[Path], typer.Option("--home", help="Server home directory.", show_default=False)
-]
-
-
-def _check_port(port: int | None) -> int | None:
-    if port is not None and not 1 <= port <= 65535:
-        raise CurationError(f"--port must be from 1 to 65535, not {port}")
-    return port
-
-
-PortOption = Annotated[
-    Optional[int],
-    typer.Option("--port", help="Port on 127.0.0.1.", show_default=False, callback=_check_port),
-]
-WorkspaceOption = Annotated[
-    Optional[str], typer.Option("--workspace", help="Argilla workspace.", show_default=False)
-]
 
 
 @app.callback()
@@ -87,115 +62,6 @@ def main_options(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-
-
-# --- configuration -----------------------------------------------------------------
-
-
-@config_app.command("show")
-def config_show(config: ConfigOption = None) -> None:
-    """Print the effective config (file + environment), secrets masked."""
-    import yaml
-
-    from curation.config import config_path, load_config
-
-    cfg = load_config(config)
-    source = config_path(config)
-    err_console.print(f"# config: {source or 'built-in defaults'} (+ environment overrides)")
-    print(yaml.safe_dump(cfg.masked(), sort_keys=False), end="")
-
-
-# --- embedded Argilla server -------------------------------------------------------
-
-
-@server_app.command("start")
-def server_start(home: HomeOption = None, port: PortOption = None) -> None:
-    """Start the embedded Argilla server; returns once it is healthy."""
-    from curation.config import load_config
-    from curation.embedded import launcher
-
-    cfg = load_config().argilla
-    found, started = launcher.start(home or cfg.home, port, default_port=cfg.port)
-    state = "started" if started else "already running"
-    console.print(
-        f"Argilla {state}: {found.url} (sign in as {found.username!r}; the password is in "
-        f"{launcher.credentials_path(home or cfg.home)}; `curate server env` gives the API key)",
-        soft_wrap=True,
-        highlight=False,
-    )
-
-
-@server_app.command("status")
-def server_status(home: HomeOption = None) -> None:
-    """Exit 0 iff the embedded server answers."""
-    from curation.config import load_config
-    from curation.embedded import launcher
-
-    home = home or load_config().argilla.home
-    if launcher.is_running(home):
-        console.print(f"Argilla running: {launcher.credentials(home).url}", highlight=False)
-        return
-    err_console.print(f"Argilla not running (home {home})")
-    raise typer.Exit(1)
-
-
-@server_app.command("env")
-def server_env(home: HomeOption = None) -> None:
-    """Print `export ARGILLA_API_URL=… ARGILLA_API_KEY=…` lines to eval in a shell."""
-    from curation.config import load_config
-    from curation.embedded import launcher
-
-    # The one place a key is printed, on the user's explicit request: plain, for `eval`.
-    print("\n".join(launcher.env_lines(home or load_config().argilla.home)))
-
-
-@server_app.command("stop")
-def server_stop(home: HomeOption = None) -> None:
-    """Stop the embedded Argilla server."""
-    from curation.config import load_config
-    from curation.embedded import launcher
-
-    was_running = launcher.stop(home or load_config().argilla.home)
-    console.print("Argilla stopped" if was_running else "Argilla was not running")
-
-
-# --- local LLM ---------------------------------------------------------------------
-
-
-@llm_app.command("start")
-def llm_start(config: ConfigOption = None, port: PortOption = None) -> None:
-    """Start the local LLM server (SmolLM2-135M-Instruct by default)."""
-    from curation.config import load_config
-    from curation.llm import server
-
-    cfg = load_config(config).llm
-    if port is not None:
-        cfg.port = port
-    started = server.start(cfg)
-    state = "started" if started else "already running"
-    console.print(f"local LLM {state}: {server.base_url(cfg)} (model {cfg.alias})")
-
-
-@llm_app.command("status")
-def llm_status(config: ConfigOption = None) -> None:
-    """Exit 0 iff the local LLM server answers."""
-    from curation.config import load_config
-    from curation.llm import server
-
-    cfg = load_config(config).llm
-    if server.is_healthy(cfg):
-        console.print(f"local LLM running: {server.base_url(cfg)}")
-        return
-    err_console.print(f"local LLM not running at {server.base_url(cfg)}")
-    raise typer.Exit(1)
-
-
-@llm_app.command("stop")
-def llm_stop() -> None:
-    """Stop the local LLM server."""
-    from curation.llm import server
-
-    console.print("local LLM stopped" if server.stop() else "local LLM was not running")
 
 
 # --- pipeline stages ---------------------------------------------------------------

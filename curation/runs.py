@@ -297,50 +297,64 @@ class RunDir:
         if not force and self.is_current(name, fingerprint, outputs):
             return False
         ctx = StageContext(self, name)
-        previous = self.stage(name) or {}
-        resumed = previous.get("status") in {"running", "interrupted", "failed"}
         started = time.monotonic()
-        with self._locked() as data:
-            data["stages"][name] = {
-                "status": "running",
-                "started_at": now(),
-                "fingerprint": fingerprint,
-                "pid": os.getpid(),
-                "resumed": resumed,
-            }
+        self._record_start(name, fingerprint)
         try:
             work(ctx)
             missing = [output for output in outputs if not self.file(output).exists()]
             if missing:
                 raise CurationError(f"stage {name} did not write {', '.join(missing)}")
         except StageSkipped as skipped:
-            with self._locked() as data:
-                data["stages"][name].update(
-                    status="skipped",
-                    finished_at=now(),
-                    duration_s=round(time.monotonic() - started, 3),
-                    reason=str(skipped),
-                    counts=ctx.counts,
-                )
+            self._record_end(name, started, ctx, status="skipped", reason=str(skipped))
             raise
         except BaseException as error:
             status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
-            with self._locked() as data:
-                data["stages"][name].update(
-                    status=status,
-                    finished_at=now(),
-                    duration_s=round(time.monotonic() - started, 3),
-                    error=f"{type(error).__name__}: {error}"[:500],
-                    counts=ctx.counts,
-                )
+            error_line = f"{type(error).__name__}: {error}"[:500]
+            self._record_end(name, started, ctx, status=status, error=error_line)
             raise
+        self._record_done(name, started, fingerprint, inputs, outputs, ctx)
+        shutil.rmtree(self.path / ".work" / name, ignore_errors=True)
+        return True
+
+    def _record_start(self, name: str, fingerprint: str) -> None:
+        previous = self.stage(name) or {}
+        with self._locked() as data:
+            data["stages"][name] = {
+                "status": "running",
+                "started_at": now(),
+                "fingerprint": fingerprint,
+                "pid": os.getpid(),
+                "resumed": previous.get("status") in {"running", "interrupted", "failed"},
+            }
+
+    def _record_end(self, name: str, started: float, ctx: StageContext, **fields: Any) -> None:
+        """A stage that stopped early: why, when, and what it had counted."""
+        with self._locked() as data:
+            data["stages"][name].update(
+                finished_at=now(),
+                duration_s=round(time.monotonic() - started, 3),
+                counts=ctx.counts,
+                **fields,
+            )
+
+    def _record_done(
+        self,
+        name: str,
+        started: float,
+        fingerprint: str,
+        inputs: Sequence[str],
+        outputs: Sequence[str],
+        ctx: StageContext,
+    ) -> None:
+        """A finished stage: its outputs' hashes and row counts, counts, timings."""
+        running = self.stage(name) or {}
         record = {
             "status": "done",
-            "started_at": data["stages"][name]["started_at"],
+            "started_at": running.get("started_at"),
             "finished_at": now(),
             "duration_s": round(time.monotonic() - started, 3),
             "fingerprint": fingerprint,
-            "resumed": resumed,
+            "resumed": running.get("resumed", False),
             "inputs": list(inputs),
             "outputs": {output: self.digest(output) for output in outputs},
             "rows": {
@@ -352,5 +366,3 @@ class RunDir:
         }
         with self._locked() as data:
             data["stages"][name] = record
-        shutil.rmtree(self.path / ".work" / name, ignore_errors=True)
-        return True

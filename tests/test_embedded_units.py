@@ -218,3 +218,29 @@ def test_a_restarted_server_reads_the_saved_matrix_and_only_new_vectors(
     matrix = vectors.current_matrix(tables.query, "vs", 8)
     assert tables.vector_reads > 2
     assert [r for r, _ in matrix.nearest(new, 1)] == ["r3"]
+
+
+@pytest.mark.parametrize("module", ["fixes", "speedups", "bulk_log"])
+def test_a_patch_refuses_an_argilla_server_it_was_not_written_for(module):
+    """In the server's own environment, with argilla-server claiming another version."""
+    import subprocess
+    from pathlib import Path
+
+    from curation.embedded.launcher import argilla_python
+
+    script = (
+        "import argilla_server._version as v; v.__version__ = '2.9.0'; "
+        f"from curation.embedded import {module}; {module}.install()"
+    )
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [str(argilla_python()), "-c", script],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+        timeout=300,
+    )
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("RuntimeError: ")
+    assert f"curation.embedded.{module} was written for argilla-server 2.8.0, found 2.9.0" in last

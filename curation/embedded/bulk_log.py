@@ -39,6 +39,10 @@ def install() -> None:
     hands back the finished JSON answer instead of ORM records to serialise."""
     from argilla_server.bulk.records_bulk import UpsertRecordsBulk
 
+    from curation.embedded.fixes import written_for
+
+    written_for("2.8.0", __name__)
+
     upsert_records_bulk = UpsertRecordsBulk.upsert_records_bulk
 
     async def new_records_first(

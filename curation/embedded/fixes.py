@@ -14,7 +14,8 @@ an answer: from an error to what the endpoint documents.
    gets their settings loaded with them (one query; none when already there, as in the
    PATCH handler, which loads the dataset's vector settings itself).
 
-Every module that patches argilla-server internals (these fixes, `access`) first checks
+Every module that patches argilla-server internals (these fixes, `access`, `speedups`,
+`bulk_log`) first checks
 that the installed argilla-server is the version it was written for (`written_for`): a
 newer one may have renamed what a patch replaces, or fixed it differently.
 """

@@ -75,7 +75,9 @@ WAL_LIMIT_BYTES = 64 * 2**20
 
 def install() -> None:
     from curation.embedded import bulk_log
+    from curation.embedded.fixes import written_for
 
+    written_for("2.8.0", __name__)
     _parse_settings_once()
     _notify_only_subscribed_webhooks()
     _lighter_bulk_logs()

@@ -28,6 +28,7 @@ from curation.review.pull import Pulled, feedback_table, pull
 from curation.review.push import PushResult, plan_records, push_records
 from curation.review.quality import reviewer_quality
 from curation.review.records import REVIEW_RECORD_COLUMNS, decisions, review_records
+from curation.review.rest import ArgillaREST
 from curation.review.routing import AUTO, RoutePlan, plan
 from curation.review.templates import Template
 from curation.run_files import EMBEDDINGS, FEEDBACK, REVIEW_RECORDS, REVIEWERS
@@ -279,13 +280,12 @@ def route(client: rg.Argilla, config: Config, dataset: str, workspace: str | Non
             items.append({"id": record.argilla_id, "metadata": new})
     if checked.new:
         ensure_metadata(client, pulled, "audit")
-    http = client.api.http_client
+    rest = ArgillaREST(client)
     for start in range(0, len(items), config.review.batch_size):
-        response = http.put(
+        rest.put(
             f"/api/v1/datasets/{pulled.dataset_id}/records/bulk",
             json={"items": items[start : start + config.review.batch_size]},
         )
-        response.raise_for_status()
     return RouteResult(
         dataset=pulled.dataset,
         records=len(decided),

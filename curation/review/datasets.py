@@ -67,6 +67,6 @@ def queue_url(api_url: str, dataset_id: object) -> str:
 
 def record_count(client: rg.Argilla, dataset_id: object) -> int:
     """How many records the dataset holds (the server's progress figure)."""
-    response = client.api.http_client.get(f"/api/v1/datasets/{dataset_id}/progress")
-    response.raise_for_status()
-    return int(response.json()["total"])
+    from curation.review.rest import ArgillaREST
+
+    return int(ArgillaREST(client).get(f"/api/v1/datasets/{dataset_id}/progress")["total"])

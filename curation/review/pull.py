@@ -19,6 +19,7 @@ fields, metadata, suggestions and every response) and the tidy responses table.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -40,6 +41,7 @@ from curation.review.adjudication import (
 from curation.review.connection import argilla_errors
 from curation.review.datasets import find_dataset, lookup, record_count
 from curation.review.pulled import Pulled
+from curation.review.rest import ArgillaREST, Forbidden
 from curation.review.templates import template_of
 from curation.runs import write_json, write_parquet
 
@@ -196,12 +198,12 @@ def feedback_table(frame: pd.DataFrame) -> pa.Table:
 
 
 def _pull(client: rg.Argilla, found: rg.Dataset, cache_root: Path) -> Pulled:
-    http = client.api.http_client
+    http = ArgillaREST(client)
     dataset_id = str(found.id)
     server = hashlib.sha256(client.api_url.encode()).hexdigest()[:12]
     private_dir(cache_root)  # records and responses: 0600 files in 0700 folders
     cache = private_dir(cache_root / server / dataset_id)
-    info = _get(http, f"/api/v1/datasets/{dataset_id}")
+    info = http.get(f"/api/v1/datasets/{dataset_id}")
     activity = info.get("last_activity_at")
     total = record_count(client, dataset_id)
     state, cached = _load(cache, dataset_id)
@@ -262,18 +264,11 @@ def _pull(client: rg.Argilla, found: rg.Dataset, cache_root: Path) -> Pulled:
     )
 
 
-def _get(http: Any, url: str, **kwargs: Any) -> dict[str, Any]:
-    response = http.get(url, **kwargs)
-    response.raise_for_status()
-    return response.json()
-
-
-def _list_all(http: Any, dataset_id: str) -> Iterator[dict[str, Any]]:
+def _list_all(http: ArgillaREST, dataset_id: str) -> Iterator[dict[str, Any]]:
     """Every record, from the database (no search index and its paging limits)."""
     offset = 0
     while True:
-        page = _get(
-            http,
+        page = http.get(
             f"/api/v1/datasets/{dataset_id}/records",
             params={"include": ["responses", "suggestions"], "offset": offset, "limit": PAGE},
         )["items"]
@@ -308,7 +303,7 @@ def _status_filter(statuses: list[str]) -> dict[str, Any]:
     return {"type": "terms", "scope": scope, "values": statuses}
 
 
-def _search(http: Any, dataset_id: str, filters: dict[str, Any] | None) -> Iterator[dict]:
+def _search(http: ArgillaREST, dataset_id: str, filters: dict[str, Any] | None) -> Iterator[dict]:
     """Records matching `filters`, in insertion order, page by page."""
     if filters is None:
         return
@@ -318,13 +313,12 @@ def _search(http: Any, dataset_id: str, filters: dict[str, Any] | None) -> Itera
     }
     offset = 0
     while True:
-        response = http.post(
+        found = http.post(
             f"/api/v1/datasets/{dataset_id}/records/search",
             params={"include": ["responses", "suggestions"], "offset": offset, "limit": PAGE},
             json=body,
         )
-        response.raise_for_status()
-        items = [item["record"] for item in response.json()["items"]]
+        items = [item["record"] for item in found["items"]]
         yield from items
         if len(items) < PAGE:
             return
@@ -378,14 +372,13 @@ def _without_responses(cached: pd.DataFrame, answered: set[str]) -> pd.DataFrame
     return cached.assign(responses=cached["responses"].where(~cleared, "[]"))
 
 
-def _users(http: Any, state: dict | None, records: pd.DataFrame) -> dict[str, str]:
+def _users(http: ArgillaREST, state: dict | None, records: pd.DataFrame) -> dict[str, str]:
     """user id -> username for every responder (the server's user list, read when needed)."""
     users = dict(state["users"]) if state else {}
     seen = {r["user_id"] for text in records["responses"] for r in json.loads(text)}
     if seen - set(users):
-        response = http.get("/api/v1/users")
-        if response.status_code == 200:
-            users.update({u["id"]: u["username"] for u in response.json()["items"]})
+        with contextlib.suppress(Forbidden):  # a reviewer's key may not list users
+            users.update({u["id"]: u["username"] for u in http.get("/api/v1/users")["items"]})
     return users
 
 

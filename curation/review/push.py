@@ -32,6 +32,7 @@ from curation.errors import CurationError
 from curation.progress import progress_bar
 from curation.review import routing
 from curation.review.datasets import dataset_url, lookup, queue_url, quietly, record_count
+from curation.review.rest import ArgillaREST
 from curation.review.templates import (
     METADATA,
     VECTOR,
@@ -525,7 +526,6 @@ def _drop_stale_suggestions(
             not in wanted.get(model.external_id, ())
         ]
         if stale:
-            response = client.api.http_client.delete(
+            ArgillaREST(client).delete(
                 f"/api/v1/records/{model.id}/suggestions", params={"ids": ",".join(stale)}
             )
-            response.raise_for_status()

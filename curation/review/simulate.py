@@ -28,6 +28,7 @@ from curation.errors import CurationError, StageSkipped
 from curation.review.connection import connect
 from curation.review.datasets import quietly
 from curation.review.pull import Pulled, pull
+from curation.review.rest import ArgillaREST
 from curation.review.stages import run_datasets, selected_pairs
 from curation.run_files import SELECTED
 
@@ -73,9 +74,8 @@ def account(client: rg.Argilla, name: str, workspace: rg.Workspace | None = None
         ).create()
     if workspace is not None and name not in {member.username for member in workspace.users}:
         user.add_to_workspace(workspace)
-    response = client.api.http_client.get(f"/api/v1/users/{user.id}")
-    response.raise_for_status()
-    member = rg.Argilla(api_url=client.api_url, api_key=response.json()["api_key"])
+    key = ArgillaREST(client).get(f"/api/v1/users/{user.id}")["api_key"]
+    member = rg.Argilla(api_url=client.api_url, api_key=key)
     rg.Argilla._set_default(client)  # the SDK makes the last client its default
     return member
 
@@ -283,9 +283,8 @@ def _number(value: Any) -> float | None:
 
 
 def _send(member: rg.Argilla, items: list[dict[str, Any]]) -> int:
-    response = member.api.http_client.post("/api/v1/me/responses/bulk", json={"items": items})
-    response.raise_for_status()
-    errors = [item["error"]["detail"] for item in response.json()["items"] if item.get("error")]
+    answer = ArgillaREST(member).post("/api/v1/me/responses/bulk", json={"items": items})
+    errors = [item["error"]["detail"] for item in answer["items"] if item.get("error")]
     if errors:
         raise CurationError(f"simulated review: Argilla refused a response: {errors[0]}")
     return len(items)

@@ -39,16 +39,7 @@ def select_command(
                 "instruction texts: drop --score-column/--embedding-column/--text-column or "
                 "give --input and --output"
             )
-        given = {"threshold": threshold, "budget": budget, "embedding_model": model}
-        selection = config.selection.model_validate(
-            {**config.selection.model_dump(), **{k: v for k, v in given.items() if v is not None}}
-        )
-        run_dir = RunDir.open(run, config.runs_dir, create=False)
-        outcome = run_stage(run_dir, SelectStage(selection, console))
-        return [
-            f"select: {outcome.line}",
-            f"kept rows: {run_dir.file(SELECTED)}; rejected rows: {run_dir.file(REJECTED)}",
-        ]
+        return _select_run(config, run, threshold, budget, model, console)
     missing = [
         option
         for option, value in (
@@ -80,3 +71,24 @@ def select_command(
     )
     result = select_file(request, output, embeddings_output=cache, console=console)
     return [result.summary(), f"kept rows: {output}; rejected rows: {rejected_path(output)}"]
+
+
+def _select_run(
+    config: Config,
+    run: str,
+    threshold: float | None,
+    budget: int | None,
+    model: str | None,
+    console: Console,
+) -> list[str]:
+    """`curate select --run R`: the run's select stage, the options over the config."""
+    given = {"threshold": threshold, "budget": budget, "embedding_model": model}
+    selection = config.selection.model_validate(
+        {**config.selection.model_dump(), **{k: v for k, v in given.items() if v is not None}}
+    )
+    run_dir = RunDir.open(run, config.runs_dir, create=False)
+    outcome = run_stage(run_dir, SelectStage(selection, console))
+    return [
+        f"select: {outcome.line}",
+        f"kept rows: {run_dir.file(SELECTED)}; rejected rows: {run_dir.file(REJECTED)}",
+    ]

@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from curation.errors import CurationError
-from dashboards import charts, data, judge, ui
+from dashboards import charts, data, judge, live, ui
 
 FIGURES = (  # (block, key, label) drawn with their intervals
     ("human_human", "krippendorff_alpha", "human–human Krippendorff α"),
@@ -315,9 +315,9 @@ def disagreement_table(
         keys = pd.MultiIndex.from_frame(table[["dataset", "record_id"]])
         found = ids.reindex(keys)
         statuses = found.get("record_status", pd.Series("completed", index=found.index))
-        base = data.argilla_url(data.settings())
+        base = live.argilla_url(data.settings())
         table["open in Argilla"] = [
-            data.record_link(base, d, t, status)
+            live.record_link(base, d, t, status)
             for d, t, status in zip(
                 found["dataset_id"], table["instruction"], statuses, strict=True
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboards import charts, data, escalation, ui
+from dashboards import charts, data, escalation, live, ui
 
 QUEUE_ROWS = 200
 QUALITY_COLUMNS = {  # reviewers.parquet column -> what the table calls it
@@ -65,9 +65,9 @@ def queue(sel: data.Selection, records: pd.DataFrame) -> tuple[pd.DataFrame, int
     texts = data.texts(sel.run)
     table["instruction"] = pending["record_id"].map(texts).to_numpy()
     if "dataset_id" in pending:
-        base = data.argilla_url(data.settings())
+        base = live.argilla_url(data.settings())
         table["open in Argilla"] = [
-            data.record_link(base, dataset_id, text)
+            live.record_link(base, dataset_id, text)
             for dataset_id, text in zip(pending["dataset_id"], table["instruction"], strict=True)
         ]
     return table, total
@@ -125,25 +125,25 @@ def live_section(records: pd.DataFrame) -> None:
     if "dataset_id" not in records:
         return
     ids = tuple(sorted(records["dataset_id"].dropna().astype(str).unique()))
-    live = data.live_progress(ids)
+    progress = live.live_progress(ids)
     st.subheader("Live from Argilla")
-    if live.problem is not None:
+    if progress.problem is not None:
         st.caption(
-            f"Argilla cannot be read right now ({live.problem}); the figures above are from "
+            f"Argilla cannot be read right now ({progress.problem}); the figures above are from "
             "the last `curate pull`."
         )
         return
-    if live.datasets.empty:
+    if progress.datasets.empty:
         st.caption("None of this run's datasets is on the Argilla server now.")
         return
     st.caption(
-        f"Read from {data.argilla_url(data.settings())} at {live.read_at}; read again after "
+        f"Read from {live.argilla_url(data.settings())} at {progress.read_at}; read again after "
         f"{data.TTL_S} s or on Refresh."
     )
     left, right = st.columns(2)
-    left.dataframe(live.datasets, hide_index=True)
-    if not live.annotators.empty:
-        right.dataframe(live.annotators, hide_index=True)
+    left.dataframe(progress.datasets, hide_index=True)
+    if not progress.annotators.empty:
+        right.dataframe(progress.annotators, hide_index=True)
 
 
 def render() -> None:
