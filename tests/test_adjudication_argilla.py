@@ -336,7 +336,11 @@ def test_a_failed_audit_turns_auto_approval_off_in_its_band(argilla_server, team
     second = route_command(config, name, workspace, str(run.path))
     # Over all 12 decided records people still agree with the AI 10 times (83% >= 80%),
     # but on the audited ones they never did: the audit switches the band off.
-    assert second.plan.agreement["score_band"]["1/1"] == {"agreement": 0.8333, "decided": 12}
+    assert second.plan.agreement["score_band"]["1/1"] == {
+        "agreement": 0.8333,
+        "decided": 12,
+        "estimate": "all",
+    }
     assert second.audit.off == ["1/1"] and second.auto_approved == 0
     assert "auto-approval OFF in score band 1/1" in "\n".join(second.agreement_lines())
     assert "OFF in score band(s) 1/1" in second.summary()
