@@ -21,6 +21,7 @@ CURATE = [sys.executable, "-m", "curation"]
 def curate(llm_server, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CURATION_GENERATION")}
     env["CURATION_LLM__PORT"] = str(llm_server.port)
+    env["COLUMNS"] = "200"  # rich wraps table cells at its default 80 columns without a TTY
     result = subprocess.run(
         [*CURATE, "judge", *args], capture_output=True, text=True, timeout=900, env=env, cwd=cwd
     )
