@@ -20,11 +20,10 @@ import argparse
 import json
 import os
 import resource
-import subprocess
-import sys
 import time
 from typing import Any
 
+import child as child_process
 import numpy as np
 
 NEAR_SHARE = 0.1  # planted near-duplicates
@@ -127,14 +126,7 @@ def child(kind: str, args: list[str]) -> None:
 
 
 def run_child(kind: str, *args: object) -> dict[str, Any]:
-    before = os.getloadavg()[0]
-    command = [sys.executable, __file__, "--child", kind, *map(str, args)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"{kind} {args} failed:\n{done.stderr[-3000:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    result["load"] = f"{before:.2f} -> {os.getloadavg()[0]:.2f}"
-    return result
+    return child_process.run_child(__file__, kind, *args)
 
 
 def main() -> None:

@@ -21,13 +21,12 @@ import json
 import os
 import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import child as child_process
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -295,14 +294,7 @@ def child(kind: str, args: list[str]) -> None:
 
 
 def run_child(kind: str, *args: object) -> dict[str, Any]:
-    before = os.getloadavg()[0]
-    command = [sys.executable, __file__, "--child", kind, *map(str, args)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"{kind} {args} failed:\n{done.stderr[-3000:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    result["load"] = f"{before:.2f} -> {os.getloadavg()[0]:.2f}"
-    return result
+    return child_process.run_child(__file__, kind, *args)
 
 
 # --- report ----------------------------------------------------------------------------
