@@ -17,9 +17,10 @@ import pytest
 
 from curation.config import AutoApprovalConfig, load_config
 from curation.errors import CurationError
+from curation.feedback import FEEDBACK_COLUMNS
 from curation.review.commands import push_rows, route, write_run_files
 from curation.review.datasets import record_count
-from curation.review.pull import FEEDBACK_COLUMNS, pull
+from curation.review.pull import pull
 from curation.review.push import chosen_side
 from curation.review.records import REVIEW_RECORD_COLUMNS, reviewed_rows
 from curation.review.templates import METADATA, VECTOR

@@ -21,10 +21,11 @@ import pyarrow.parquet as pq
 
 from curation.config import Config, ReviewConfig
 from curation.errors import CurationError
+from curation.feedback import feedback_table
 from curation.review import blind
 from curation.review.audit import AUDITED, Audit, audit
 from curation.review.gold import plan_gold
-from curation.review.pull import Pulled, feedback_table, pull
+from curation.review.pull import Pulled, pull
 from curation.review.push import PushResult, plan_records, push_records
 from curation.review.quality import reviewer_quality
 from curation.review.records import REVIEW_RECORD_COLUMNS, decisions, review_records

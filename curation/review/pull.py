@@ -31,6 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curation.feedback import FEEDBACK_COLUMNS, RESPONSE_STATUSES
 from curation.paths import home, private_dir
 from curation.review import blind
 from curation.review.adjudication import (
@@ -50,20 +51,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FEEDBACK_COLUMNS = (
-    "dataset",
-    "record_id",
-    "annotator",
-    "question",
-    "question_type",
-    "value",
-    "status",
-    "suggestion",
-    "suggestion_score",
-    "suggestion_agent",
-    "updated_at",
-    "blind",
-)
 # The local copy: one row per record; nested values as JSON text.
 RECORD_COLUMNS = (
     "record_id",
@@ -75,7 +62,6 @@ RECORD_COLUMNS = (
     "suggestions",
     "responses",
 )
-RESPONSE_STATUSES = ["draft", "submitted", "discarded"]
 PAGE = 500  # records per request (argilla-server allows up to 1,000)
 CACHE_VERSION = 2  # 2: withheld AI answers of the blind slice among the suggestions
 
@@ -166,32 +152,6 @@ def as_text(value: Any) -> str | None:
     if isinstance(value, int | float):
         return str(value)
     return json.dumps(value, sort_keys=True)
-
-
-def feedback_schema() -> pa.Schema:
-    """The Parquet schema of `feedback.parquet` (the same with no rows)."""
-    return pa.schema(
-        [
-            ("dataset", pa.string()),
-            ("record_id", pa.string()),
-            ("annotator", pa.string()),
-            ("question", pa.string()),
-            ("question_type", pa.string()),
-            ("value", pa.string()),
-            ("status", pa.string()),
-            ("suggestion", pa.string()),
-            ("suggestion_score", pa.float64()),
-            ("suggestion_agent", pa.string()),
-            ("updated_at", pa.timestamp("us", tz="UTC")),
-            ("blind", pa.bool_()),
-        ]
-    )
-
-
-def feedback_table(frame: pd.DataFrame) -> pa.Table:
-    return pa.Table.from_pandas(
-        frame[list(FEEDBACK_COLUMNS)], schema=feedback_schema(), preserve_index=False
-    )
 
 
 # --- the pull itself ---------------------------------------------------------------------
@@ -295,7 +255,7 @@ def _since(moment: str | None, unanswered_only: bool) -> dict[str, Any] | None:
 
 
 def _answered() -> dict[str, Any]:
-    return {"and": [_status_filter(RESPONSE_STATUSES)]}
+    return {"and": [_status_filter(list(RESPONSE_STATUSES))]}
 
 
 def _status_filter(statuses: list[str]) -> dict[str, Any]:

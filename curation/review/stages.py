@@ -23,11 +23,12 @@ import pandas as pd
 
 from curation.config import Config
 from curation.errors import CurationError, StageSkipped
+from curation.feedback import feedback_table
 from curation.review.commands import push_rows, record_counts, write_run_files
 from curation.review.connection import argilla_errors, connect
 from curation.review.datasets import lookup
 from curation.review.gold import read_gold
-from curation.review.pull import Pulled, feedback_table, pull
+from curation.review.pull import Pulled, pull
 from curation.review.push import PushResult, check_rows, read_rows
 from curation.review.templates import Template, check_template
 from curation.run_files import FEEDBACK, REVIEW_RECORDS, SELECTED, agreement_file
