@@ -338,8 +338,8 @@ def agreement(
     else:
         results = [agreement_from_argilla(cfg, dataset, workspace, question, alpha_level)]
     if format == "json":
-        shown = results[0] if dataset is not None else results
-        print(json.dumps(shown, indent=2, allow_nan=False))
+        shown = [result.to_json() for result in results]
+        print(json.dumps(shown[0] if dataset is not None else shown, indent=2, allow_nan=False))
     else:
         for result in results:
             console.print(render_agreement(result))

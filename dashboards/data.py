@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import streamlit as st
 
+from curation.agreement.results import Agreement
 from curation.config import Config, DashboardConfig, load_config
 from curation.errors import CurationError
 from curation.run_files import AGREEMENT, EXPORTS, RUN_FILES
@@ -514,7 +515,7 @@ def _agreement(
     dataset: str,
     selection: Selection,
     resamples: int,
-) -> dict[str, Any]:
+) -> Agreement:
     from curation.agreement import compute_agreement
 
     responses = selection.feedback()
@@ -524,7 +525,7 @@ def _agreement(
     return compute_agreement(responses, dataset, resamples=resamples)
 
 
-def agreement(selection: Selection, dataset: str, resamples: int) -> dict[str, Any] | None:
+def agreement(selection: Selection, dataset: str, resamples: int) -> Agreement | None:
     """Agreement of one dataset over the filtered responses (`curation.agreement`)."""
     feedback_stamp = stamp(selection.run / "feedback.parquet")
     if feedback_stamp is None:

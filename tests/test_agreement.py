@@ -1,7 +1,8 @@
 """Agreement figures against published worked examples and hand-computed cases.
 
-Every result goes through `agreement()`, which also checks that it is valid JSON (no NaN)
-and survives a JSON round trip unchanged.
+Every result goes through `agreement()`, which returns the contract's JSON and also checks
+that it is valid JSON (no NaN) and survives a round trip through text and through the
+typed `Agreement` unchanged.
 """
 
 from __future__ import annotations
@@ -14,14 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from curation.agreement import (
-    _code,
-    _PairStats,
-    _resample_figures,
-    _submitted,
-    compute_agreement,
-    render_agreement,
-)
+from curation.agreement import Agreement, compute_agreement, render_agreement
+from curation.agreement.bootstrap import PairStats, resample_figures
+from curation.agreement.coding import code_question, submitted
 from curation.errors import CurationError
 
 RATING = "rating"
@@ -55,9 +51,12 @@ def response(
 def agreement(rows: list[dict] | pd.DataFrame, **kwargs: Any) -> dict[str, Any]:
     table = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
     kwargs.setdefault("resamples", 0)
-    result = compute_agreement(table, "ds", **kwargs)
+    typed = compute_agreement(table, "ds", **kwargs)
+    result = typed.to_json()
     text = json.dumps(result, allow_nan=False)  # raises on NaN / inf
     assert json.loads(text) == result
+    assert Agreement.from_json(result) == typed
+    assert Agreement.from_json(json.loads(text)).to_json() == result
     return result
 
 
@@ -663,12 +662,12 @@ def test_resampling_all_records_once_reproduces_every_figure():
     statsmodels) must compute the same figures as the point path (scikit-learn, scipy)."""
     table = simulated(40)
     q = agreement(table)["questions"]["q"]
-    rows = _submitted(table)
-    coded = _code("q", RATING, rows, None)
+    rows = submitted(table)
+    coded = code_question("q", RATING, rows, None)
     wanted = {*q["human_human"]["ci95"], *q["ai_human"]["ci95"]}
     identity = np.arange(coded.n_records)[None, :]
-    figures = _resample_figures(
-        coded, coded.counts(), "interval", wanted, identity, _PairStats(coded)
+    figures = resample_figures(
+        coded, coded.counts(), "interval", wanted, identity, PairStats(coded)
     )
     assert set(figures) == wanted
     for figure, values in figures.items():
@@ -705,7 +704,7 @@ def test_rendered_table_shows_figures_and_undefined_marks():
 
     result = agreement(verdict_case() + rating_case(), question_values={"q": [1, 2, 3]})
     console = Console(record=True, width=140)
-    console.print(render_agreement(result))
+    console.print(render_agreement(Agreement.from_json(result)))
     text = console.export_text()
     assert "verdict (label_selection): 4 records, 3 annotators, 8 responses" in text
     assert "0.250" in text  # verdict alpha

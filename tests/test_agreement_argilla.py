@@ -159,8 +159,8 @@ def test_python_entry_point_reads_the_same_dataset(reviewed, argilla_env):
     result = agreement_from_argilla(
         load_config(), reviewed["name"], reviewed["workspace"], question="quality", resamples=0
     )
-    assert list(result["questions"]) == ["quality"]
-    assert result["questions"]["quality"]["ai_human"]["cohen_kappa"] == pytest.approx(1 / 9)
+    assert list(result.questions) == ["quality"]
+    assert result.questions["quality"].ai_human.cohen_kappa == pytest.approx(1 / 9)
 
 
 def test_cli_table_for_people(reviewed):

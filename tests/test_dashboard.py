@@ -438,7 +438,7 @@ def test_agreement_recomputed_for_a_source(full_run):
     expected = compute_agreement(mine, "prefs", resamples=0)
     kappa = traces(charts(at)["figures:prefs"])["AI–human Cohen κ"]
     for question, value in zip(kappa["x"], kappa["y"], strict=True):
-        assert value == pytest.approx(expected["questions"][question]["ai_human"]["cohen_kappa"])
+        assert value == pytest.approx(expected.questions[question].ai_human.cohen_kappa)
 
 
 # --- Export readiness ------------------------------------------------------------------------

@@ -175,7 +175,7 @@ def exported(reviewed, tmp_path_factory):
         question_values=pulled.question_values,
         question_types=pulled.question_types,
         resamples=20,
-    )
+    ).to_json()
     (run.path / "agreement").mkdir()
     (run.path / "agreement" / f"{reviewed.prefs}.json").write_text(json.dumps(figures))
     results = {}

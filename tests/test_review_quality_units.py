@@ -126,7 +126,9 @@ def anchored_table(n_records: int = 120, seed: int = 3) -> tuple[pd.DataFrame, s
 
 def test_agreement_is_split_into_blind_and_suggested_with_the_anchoring_effect():
     table, blind_ids = anchored_table()
-    result = compute_agreement(table, "d", question_values={"preferred": ["a", "b", "tie"]})
+    result = compute_agreement(
+        table, "d", question_values={"preferred": ["a", "b", "tie"]}
+    ).to_json()
     q = result["questions"]["preferred"]
     everything, hidden, shown = q["ai_human"], q["ai_human_blind"], q["ai_human_suggested"]
     assert set(hidden) == set(everything) == set(shown)
@@ -142,17 +144,19 @@ def test_agreement_is_split_into_blind_and_suggested_with_the_anchoring_effect()
     for figures in (hidden, shown):
         ci = figures["ci95"]["exact_agreement"]
         assert ci[0] <= figures["exact_agreement"] <= ci[1]
-    again = compute_agreement(table, "d", question_values={"preferred": ["a", "b", "tie"]})
+    again = compute_agreement(
+        table, "d", question_values={"preferred": ["a", "b", "tie"]}
+    ).to_json()
     assert again["questions"]["preferred"]["anchoring"] == effect  # fixed seed
 
 
 def test_without_a_blind_slice_the_effect_is_null_not_made_up():
     table, _ = anchored_table()
-    result = compute_agreement(table.assign(blind=False), "d")
+    result = compute_agreement(table.assign(blind=False), "d").to_json()
     effect = result["questions"]["preferred"]["anchoring"]
     assert effect["effect"] is None and effect["ci95"] is None
     assert result["questions"]["preferred"]["ai_human_blind"]["n_pairs"] == 0
-    plain = compute_agreement(table.drop(columns="blind"), "d")
+    plain = compute_agreement(table.drop(columns="blind"), "d").to_json()
     assert "anchoring" not in plain["questions"]["preferred"]
 
 

@@ -10,7 +10,7 @@ the responses carry a `blind` column, `ci95` once intervals were drawn): a field
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_serializer
 
@@ -35,7 +35,19 @@ class Result(BaseModel):
         return data
 
 
-class HumanHuman(Result):
+class Figures(Result):
+    """A block of figures with their 95% intervals: each subclass declares `ci95` (by
+    figure name) as its last field, where the JSON has it."""
+
+    if TYPE_CHECKING:
+        ci95: Intervals
+
+    def figure(self, name: str) -> tuple[float | None, Interval | None]:
+        """A figure of this block by name, and its interval (None where there is none)."""
+        return getattr(self, name), self.ci95.get(name)
+
+
+class HumanHuman(Figures):
     """Reviewers among themselves; all null for questions without a categorical value."""
 
     krippendorff_alpha: float | None = None
@@ -47,7 +59,7 @@ class HumanHuman(Result):
     _omit_unset = ("ci95",)
 
 
-class Preference(Result):
+class Preference(Figures):
     """a/b/tie questions: agreement with and without ties (as in MT-Bench)."""
 
     n_pairs_with_ties: int
@@ -65,7 +77,7 @@ class ConfusionMatrix(Result):
     counts: list[list[int]]  # counts[ai][human]
 
 
-class AIHuman(Result):
+class AIHuman(Figures):
     """Every submitted response paired with the AI suggestion for its record."""
 
     n_pairs: int = 0

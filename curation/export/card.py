@@ -20,7 +20,9 @@ import pyarrow.parquet as pq
 from datasets import DatasetDict
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from curation.agreement.results import Agreement, QuestionAgreement
 from curation.config import Config
+from curation.errors import CurationError
 from curation.export.formats import DESCRIPTIONS, FEATURES
 from curation.export.gate import Flagged
 from curation.review.consensus import DECISIONS
@@ -77,7 +79,7 @@ class RunFacts:
     selection: dict[str, Any] | None = None
     fingerprints: dict[str, str] = field(default_factory=dict)
     tool_versions: dict[str, str] = field(default_factory=dict)
-    agreement: list[dict[str, Any]] = field(default_factory=list)
+    agreement: Agreement | None = None  # agreement/<dataset>.json
     simulated: str | None = None
     hygiene: dict[str, Any] | None = None  # the hygiene stage's counts
 
@@ -206,7 +208,9 @@ def build_card(facts: ExportFacts, run: RunFacts | None, config: Config) -> Data
             "{} {:,}",
         ),
         approved_by=_listing(facts.approved_by, "{} {:,}"),
-        agreement=[_agreement_row(q) for q in run.agreement] if run else [],
+        agreement=[_agreement_row(name, q) for name, q in run.agreement.questions.items()]
+        if run and run.agreement
+        else [],
         fingerprints=_listing(run.fingerprints, "{} `{}`") if run else "",
         tools=_listing(run.tool_versions, "{} {}") if run else "",
     )
@@ -259,30 +263,13 @@ def _selection_settings(
     }
 
 
-def _agreement(run: RunDir, dataset: str) -> list[dict[str, Any]]:
-    """Per question of `agreement/<dataset>.json`: the headline figures."""
+def _agreement(run: RunDir, dataset: str) -> Agreement | None:
+    """`agreement/<dataset>.json`, or None where it is missing or unreadable."""
     path = run.file(agreement_file(dataset))
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return []
-    rows = []
-    for question, figures in (data.get("questions") or {}).items():
-        human = figures.get("human_human") or {}
-        ai = figures.get("ai_human") or {}
-        rows.append(
-            {
-                "question": question,
-                "n_records": figures.get("n_records"),
-                "n_annotators": figures.get("n_annotators"),
-                "alpha": human.get("krippendorff_alpha"),
-                "alpha_level": human.get("alpha_level"),
-                "percent": human.get("percent_agreement"),
-                "ai_exact": ai.get("exact_agreement"),
-                "ai_kappa": ai.get("cohen_kappa"),
-            }
-        )
-    return rows
+        return Agreement.from_json(json.loads(path.read_text()), where=str(path))
+    except (OSError, ValueError, CurationError):
+        return None
 
 
 # --- rendering ---------------------------------------------------------------------------
@@ -294,65 +281,24 @@ def _listing(items: dict[str, Any], pattern: str) -> str:
 
 def _how_it_was_made(facts: ExportFacts, run: RunFacts | None, auto: Any) -> list[str]:
     """The bullet points of "How it was made", each one sentence or two."""
-    exported = _listing(facts.sources, "{} ({:,})")
-    if run and run.sources:
-        generated = _listing(run.sources, "{} ({:,})")
-        instructions = f"generated with distilabel: {generated}; in this export: {exported}."
-    else:
-        instructions = f"in this export: {exported}."
     judge = ", ".join(facts.judge_models) or "unrecorded"
     if run and run.judge_aspect:
         judge += f" (UltraFeedback aspect `{run.judge_aspect}`)"
-    if run and run.selection:
-        budget = run.selection["budget"]
-        selection = (
-            "Deita-style diversity filter: highest `deita_score` first, a row kept only if "
-            f"its cosine similarity to every kept row is at most {run.selection['threshold']} "
-            f"({run.selection['embedding_model']} embeddings), budget "
-            f"{'unlimited' if budget is None else budget}."
-        )
-    else:
-        selection = (
-            "Deita-style diversity filter; its threshold and budget are not recorded for this "
-            "export (no run directory, or the config given differs from the one the run used)."
-        )
-    if facts.format == "sft":
-        rule = (
-            "said `keep`, or `fix` with a corrected response (exported instead of the "
-            f"original: {facts.corrected:,} rows here)"
-        )
-        left_out = "pending, draft, discarded, tied, dropped and fix-without-correction"
-    else:
-        rule = (
-            "preferred the same response, exported as `chosen` even where the AI judge "
-            "preferred the other"
-        )
-        left_out = "pending, draft, discarded and tied"
+    rule, left_out = _approval_rule(facts)
     lines = [
-        f"**Instructions:** {instructions}",
+        f"**Instructions:** {_instructions(facts, run)}",
         f"**Responses:** written by {', '.join(facts.generator_models) or 'unrecorded models'}.",
         f"**AI judge:** {judge}; its ratings and choices were shown to reviewers as "
         "suggestions. Deita score = complexity x quality.",
-        f"**Selection:** {selection}",
+        f"**Selection:** {_selection(run)}",
         f"**Review:** Argilla `{facts.template}` template. A record is approved when at least "
         f"{facts.min_submitted} reviewers submitted and a strict majority {rule}; "
         f"{left_out} records are not exported.",
     ]
     if facts.approved_by.get("adjudicator"):
-        lines.append(
-            f"**Adjudication:** {facts.approved_by['adjudicator']:,} rows are records the "
-            "reviewers could not settle (a tie, a fix without a correction, or a disagreement "
-            "the curator escalated); an adjudicator saw every answer and made the final call "
-            "(`approved_by: adjudicator`), which these rows follow."
-        )
+        lines.append(_adjudication_line(facts))
     if auto is not None:
-        lines.append(
-            f"**Auto-approval:** {facts.approved_by.get('auto', 0):,} rows were approved "
-            "without review by the curator's policy and are marked `approved_by: auto` (the "
-            f"policy in the export's config: judge confidence at least {auto.min_confidence} "
-            f"where reviewers agreed with the AI on at least {auto.min_agreement:.0%} of "
-            f"{auto.min_decided} or more decided records)."
-        )
+        lines.append(_auto_approval_line(facts, auto))
     if run and run.hygiene:
         lines.append(_hygiene_line(run.hygiene))
     if facts.flagged.pii_rows or facts.flagged.contaminated_rows:
@@ -364,6 +310,65 @@ def _how_it_was_made(facts: ExportFacts, run: RunFacts | None, auto: Any) -> lis
             f"({facts.ai_agreed / facts.ai_decided:.0%})."
         )
     return lines
+
+
+def _instructions(facts: ExportFacts, run: RunFacts | None) -> str:
+    """Where the instructions came from: per generator, in the run and in this export."""
+    exported = _listing(facts.sources, "{} ({:,})")
+    if run and run.sources:
+        generated = _listing(run.sources, "{} ({:,})")
+        return f"generated with distilabel: {generated}; in this export: {exported}."
+    return f"in this export: {exported}."
+
+
+def _selection(run: RunFacts | None) -> str:
+    """The diversity filter's settings, where the run recorded them for this config."""
+    if not (run and run.selection):
+        return (
+            "Deita-style diversity filter; its threshold and budget are not recorded for this "
+            "export (no run directory, or the config given differs from the one the run used)."
+        )
+    budget = run.selection["budget"]
+    return (
+        "Deita-style diversity filter: highest `deita_score` first, a row kept only if "
+        f"its cosine similarity to every kept row is at most {run.selection['threshold']} "
+        f"({run.selection['embedding_model']} embeddings), budget "
+        f"{'unlimited' if budget is None else budget}."
+    )
+
+
+def _approval_rule(facts: ExportFacts) -> tuple[str, str]:
+    """What a strict majority must say for a record to be approved, and what is left out."""
+    if facts.format == "sft":
+        rule = (
+            "said `keep`, or `fix` with a corrected response (exported instead of the "
+            f"original: {facts.corrected:,} rows here)"
+        )
+        return rule, "pending, draft, discarded, tied, dropped and fix-without-correction"
+    rule = (
+        "preferred the same response, exported as `chosen` even where the AI judge "
+        "preferred the other"
+    )
+    return rule, "pending, draft, discarded and tied"
+
+
+def _adjudication_line(facts: ExportFacts) -> str:
+    return (
+        f"**Adjudication:** {facts.approved_by['adjudicator']:,} rows are records the "
+        "reviewers could not settle (a tie, a fix without a correction, or a disagreement "
+        "the curator escalated); an adjudicator saw every answer and made the final call "
+        "(`approved_by: adjudicator`), which these rows follow."
+    )
+
+
+def _auto_approval_line(facts: ExportFacts, auto: Any) -> str:
+    return (
+        f"**Auto-approval:** {facts.approved_by.get('auto', 0):,} rows were approved "
+        "without review by the curator's policy and are marked `approved_by: auto` (the "
+        f"policy in the export's config: judge confidence at least {auto.min_confidence} "
+        f"where reviewers agreed with the AI on at least {auto.min_agreement:.0%} of "
+        f"{auto.min_decided} or more decided records)."
+    )
 
 
 def _hygiene_line(counts: dict[str, Any]) -> str:
@@ -407,14 +412,18 @@ def _funnel(facts: ExportFacts, run: RunFacts | None) -> list[tuple[str, str]]:
     return [(label, f"{rows:,}") for label, rows in stages]
 
 
-def _agreement_row(figures: dict[str, Any]) -> list[str]:
+def _agreement_row(question: str, q: QuestionAgreement) -> list[str]:
+    """One question's headline figures, as the card's agreement table shows them."""
+
     def number(value: Any) -> str:
         return (
             "n/a" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
         )
 
-    keys = ("n_records", "n_annotators", "alpha", "alpha_level", "percent", "ai_exact", "ai_kappa")
-    return [f"`{figures['question']}`", *(number(figures.get(key)) for key in keys)]
+    hh, ah = q.human_human, q.ai_human
+    figures = (q.n_records, q.n_annotators, hh.krippendorff_alpha, hh.alpha_level)
+    figures += (hh.percent_agreement, ah.exact_agreement, ah.cohen_kappa)
+    return [f"`{question}`", *map(number, figures)]
 
 
 TEMPLATE = """---

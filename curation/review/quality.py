@@ -151,10 +151,10 @@ def agreement_with_others(pulled: Pulled) -> pd.DataFrame:
     )
     rows = {
         who: {
-            "agreement_with_others": stats["vs_consensus"]["exact_agreement"],
-            "n_with_others": stats["vs_consensus"]["n_records"],
+            "agreement_with_others": stats.vs_consensus.exact_agreement,
+            "n_with_others": stats.vs_consensus.n_records,
         }
-        for who, stats in result["questions"][question]["annotators"].items()
+        for who, stats in result.questions[question].annotators.items()
     }
     return pd.DataFrame.from_dict(rows, orient="index")
 

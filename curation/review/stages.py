@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     import argilla as rg
     from rich.console import Console
 
+    from curation.agreement import Agreement
     from curation.runs import StageContext
 
 # Columns the instruction rows carry over from the selected pairs (metadata and routing).
@@ -276,7 +277,7 @@ class AgreementStage(Stage):
     workspace: str | None = None
     alpha_level: str | None = None
     pulled: dict[str, Pulled] = field(default_factory=dict)  # from the pull just before
-    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    results: dict[str, Agreement] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.writes = tuple(agreement_file(name) for name in self.names())
@@ -306,8 +307,8 @@ class AgreementStage(Stage):
                 question_values=pulled.question_values,
                 question_types=pulled.question_types,
             )
-            write_json(result, ctx.path(agreement_file(name)))
-            ctx.counts[name] = {"questions": len(result["questions"])}
+            write_json(result.to_json(), ctx.path(agreement_file(name)))
+            ctx.counts[name] = {"questions": len(result.questions)}
             self.results[name] = result
 
     def summary(self, counts: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from curation.agreement.results import Agreement, QuestionAgreement
 from curation.errors import CurationError
 from dashboards import charts, data, judge, live, ui
 
@@ -35,16 +36,16 @@ MIN_BLIND_PAIRS = 30
 DISAGREEMENTS = 50
 
 
-def figure_rows(result: dict) -> pd.DataFrame:
+def figure_rows(result: Agreement) -> pd.DataFrame:
     """Long table (question, figure, value, low, high) of the charted figures."""
     rows = []
-    for question, q in result["questions"].items():
+    for question, q in result.questions.items():
         for block, key, label in FIGURES:
-            value = (q.get(block) or {}).get(key)
+            value, interval = getattr(q, block).figure(key)
             if value is None:
                 continue
-            interval = ((q.get(block) or {}).get("ci95") or {}).get(key) or (np.nan, np.nan)
-            rows.append((question, label, value, interval[0], interval[1]))
+            low, high = interval or (np.nan, np.nan)
+            rows.append((question, label, value, low, high))
     return pd.DataFrame(rows, columns=["question", "figure", "value", "low", "high"])
 
 
@@ -54,33 +55,28 @@ def _with_ci(value: float | None, interval: list | None) -> str:
     return f"{value:.2f}" + (f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else "")
 
 
-def slice_table(result: dict) -> pd.DataFrame:
+def slice_table(result: Agreement) -> pd.DataFrame:
     """Per question: AI-human exact agreement on the blind slice, on suggested records,
     and the anchoring effect (suggested minus blind), each with its 95% interval."""
     rows = []
-    for question, q in result["questions"].items():
-        if not q.get("anchoring") or not q["ai_human"]["n_pairs"]:  # free text: no AI value
-            continue
-        blind, suggested, effect = q["ai_human_blind"], q["ai_human_suggested"], q["anchoring"]
+    for question, q in result.questions.items():
+        blind, suggested, effect = q.ai_human_blind, q.ai_human_suggested, q.anchoring
+        if blind is None or suggested is None or effect is None or not q.ai_human.n_pairs:
+            continue  # no blind slice; free text: no AI value
         rows.append(
             {
                 "question": question,
-                "blind pairs": blind["n_pairs"],
-                "blind agreement": _with_ci(
-                    blind["exact_agreement"], (blind.get("ci95") or {}).get("exact_agreement")
-                ),
-                "suggested pairs": suggested["n_pairs"],
-                "suggested agreement": _with_ci(
-                    suggested["exact_agreement"],
-                    (suggested.get("ci95") or {}).get("exact_agreement"),
-                ),
-                "anchoring (suggested − blind)": _with_ci(effect["effect"], effect["ci95"]),
+                "blind pairs": blind.n_pairs,
+                "blind agreement": _with_ci(*blind.figure("exact_agreement")),
+                "suggested pairs": suggested.n_pairs,
+                "suggested agreement": _with_ci(*suggested.figure("exact_agreement")),
+                "anchoring (suggested − blind)": _with_ci(effect.effect, effect.ci95),
             }
         )
     return pd.DataFrame(rows)
 
 
-def blind_section(result: dict) -> None:
+def blind_section(result: Agreement) -> None:
     """Lead with the blind slice's AI-human agreement where it has enough pairs."""
     table = slice_table(result)
     if table.empty:
@@ -91,16 +87,16 @@ def blind_section(result: dict) -> None:
         )
         return
     leading = [
-        (name, q["ai_human_blind"])
-        for name, q in result["questions"].items()
-        if q.get("anchoring") and q["ai_human_blind"]["n_pairs"] >= MIN_BLIND_PAIRS
+        (name, q.ai_human_blind)
+        for name, q in result.questions.items()
+        if q.ai_human_blind is not None and q.ai_human_blind.n_pairs >= MIN_BLIND_PAIRS
     ]
     columns = st.columns(max(len(leading), 1))
     for column, (name, blind) in zip(columns, leading, strict=False):
-        if blind["exact_agreement"] is not None:
+        if blind.exact_agreement is not None:
             column.metric(
                 f"{name}: AI–human agreement, blind slice",
-                f"{blind['exact_agreement']:.0%}",
+                f"{blind.exact_agreement:.0%}",
                 help="Reviewers answered these records without seeing the AI's suggestion.",
             )
     st.caption(
@@ -118,20 +114,19 @@ def blind_section(result: dict) -> None:
         )
 
 
-def figure_table(result: dict) -> pd.DataFrame:
+def figure_table(result: Agreement) -> pd.DataFrame:
     rows = []
-    for question, q in result["questions"].items():
+    for question, q in result.questions.items():
         row = {
             "question": question,
-            "type": q.get("type"),
-            "records": q.get("n_records"),
-            "annotators": q.get("n_annotators"),
-            "responses": q.get("n_responses"),
-            "AI pairs": (q.get("ai_human") or {}).get("n_pairs"),
+            "type": q.type,
+            "records": q.n_records,
+            "annotators": q.n_annotators,
+            "responses": q.n_responses,
+            "AI pairs": q.ai_human.n_pairs,
         }
         for block, key, label in TABLE_FIGURES:
-            value = (q.get(block) or {}).get(key)
-            interval = ((q.get(block) or {}).get("ci95") or {}).get(key)
+            value, interval = getattr(q, block).figure(key)
             row[label] = None if value is None else round(value, 3)
             if interval:
                 row[f"{label} 95% CI"] = f"{interval[0]:.3f} – {interval[1]:.3f}"
@@ -139,19 +134,19 @@ def figure_table(result: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def annotator_table(q: dict) -> pd.DataFrame:
+def annotator_table(q: QuestionAgreement) -> pd.DataFrame:
     rows = []
-    for who, stats in (q.get("annotators") or {}).items():
-        consensus, ai = stats.get("vs_consensus") or {}, stats.get("vs_ai") or {}
+    for who, stats in q.annotators.items():
+        consensus, ai = stats.vs_consensus, stats.vs_ai
         rows.append(
             {
                 "annotator": who,
-                "responses": stats.get("n_responses"),
-                "records with a majority of others": consensus.get("n_records"),
-                "agrees with majority": consensus.get("exact_agreement"),
-                "AI pairs": ai.get("n_pairs"),
-                "agrees with AI": ai.get("exact_agreement"),
-                "kappa vs AI": ai.get("cohen_kappa"),
+                "responses": stats.n_responses,
+                "records with a majority of others": consensus.n_records,
+                "agrees with majority": consensus.exact_agreement,
+                "AI pairs": ai.n_pairs,
+                "agrees with AI": ai.exact_agreement,
+                "kappa vs AI": ai.cohen_kappa,
             }
         )
     return pd.DataFrame(rows)
@@ -195,17 +190,21 @@ def disagreements(feedback: pd.DataFrame, types: dict[str, str]) -> pd.DataFrame
     return table.sort_values(["disagreement", "reviewers"], ascending=False, kind="stable")
 
 
-def result_for(sel: data.Selection, dataset: str, saved: dict | None) -> tuple[dict | None, str]:
+def result_for(
+    sel: data.Selection, dataset: str, saved: dict | None
+) -> tuple[Agreement | None, str]:
     """The agreement to show and where it came from."""
     feedback = sel.feedback()
     if saved is not None and not (sel.filtered and feedback is not None):
-        path = sel.run / "agreement" / f"{dataset}.json"
+        name = f"agreement/{dataset}.json"
+        path = sel.run / name
         when = (
             datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
             if path.exists()
             else "?"
         )
-        return saved, f"From `agreement/{dataset}.json` (written {when}), 95% bootstrap intervals."
+        note = f"From `{name}` (written {when}), 95% bootstrap intervals."
+        return Agreement.from_json(saved, where=name), note
     if feedback is None:
         return None, ""
     submitted = feedback[(feedback["dataset"] == dataset) & (feedback["status"] == "submitted")]
@@ -243,32 +242,42 @@ def dataset_section(sel: data.Selection, dataset: str, saved: dict | None) -> No
     )
     st.dataframe(figure_table(result), hide_index=True)
     judge.section(sel, dataset)
+    confusion_section(dataset, result)
+    annotator_section(dataset, result)
+    disagreement_section(sel, dataset, result)
 
-    questions = {
-        name: q
-        for name, q in result["questions"].items()
-        if ((q.get("ai_human") or {}).get("confusion_matrix") or {}).get("labels")
+
+def confusion_section(dataset: str, result: Agreement) -> None:
+    """The AI x human confusion matrix of each question with categorical answers."""
+    matrices = {
+        name: q.ai_human.confusion_matrix
+        for name, q in result.questions.items()
+        if q.ai_human.confusion_matrix and q.ai_human.confusion_matrix.labels
     }
-    if questions:
-        st.subheader("AI judge vs people: confusion matrices")
-        columns = st.columns(min(len(questions), 3))
-        for index, (name, q) in enumerate(questions.items()):
-            matrix = q["ai_human"]["confusion_matrix"]
-            with columns[index % len(columns)]:
-                ui.chart(
-                    charts.heatmap(matrix["labels"], matrix["counts"], title=name),
-                    key=f"confusion:{dataset}:{name}",
-                )
+    if not matrices:
+        return
+    st.subheader("AI judge vs people: confusion matrices")
+    columns = st.columns(min(len(matrices), 3))
+    for index, (name, matrix) in enumerate(matrices.items()):
+        with columns[index % len(columns)]:
+            ui.chart(
+                charts.heatmap(matrix.labels, matrix.counts, title=name),
+                key=f"confusion:{dataset}:{name}",
+            )
 
-    with_annotators = [n for n, q in result["questions"].items() if q.get("annotators")]
-    if with_annotators:
-        st.subheader("Per annotator")
-        question = st.selectbox("Question", with_annotators, key=f"annotator-question:{dataset}")
-        st.dataframe(
-            annotator_table(result["questions"][question]),
-            hide_index=True,
-        )
 
+def annotator_section(dataset: str, result: Agreement) -> None:
+    """Each annotator against the others' majority and the AI, for a chosen question."""
+    with_annotators = [n for n, q in result.questions.items() if q.annotators]
+    if not with_annotators:
+        return
+    st.subheader("Per annotator")
+    question = st.selectbox("Question", with_annotators, key=f"annotator-question:{dataset}")
+    st.dataframe(annotator_table(result.questions[question]), hide_index=True)
+
+
+def disagreement_section(sel: data.Selection, dataset: str, result: Agreement) -> None:
+    """The records where people disagree most with the AI suggestion, linked to Argilla."""
     st.subheader("Strongest disagreements with the AI judge")
     feedback = sel.feedback()
     if feedback is None:
@@ -300,10 +309,10 @@ def dataset_section(sel: data.Selection, dataset: str, saved: dict | None) -> No
 
 
 def disagreement_table(
-    sel: data.Selection, feedback: pd.DataFrame, dataset: str, result: dict
+    sel: data.Selection, feedback: pd.DataFrame, dataset: str, result: Agreement
 ) -> pd.DataFrame:
     """The strongest disagreements of one dataset, with the text and a link to Argilla."""
-    types = {n: q.get("type") for n, q in result["questions"].items()}
+    types = {n: q.type for n, q in result.questions.items()}
     table = disagreements(feedback[feedback["dataset"] == dataset], types).head(DISAGREEMENTS)
     if table.empty:
         return table
