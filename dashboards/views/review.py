@@ -156,6 +156,16 @@ def render() -> None:
     if records.empty:
         st.warning("No pushed records pass the sidebar filters.")
         return
+    progress_section(records)
+    escalation.render(records, data.manifest(sel.run))
+    annotators_section(sel)
+    queue_section(sel, records)
+    quality_section(sel)
+    live_section(records)  # last: it waits for Argilla, everything above is on screen
+
+
+def progress_section(records: pd.DataFrame) -> None:
+    """Completed and pending records per dataset, as of the last pull."""
     st.subheader("Progress per dataset")
     progress = dataset_progress(records)
     left, right = st.columns(2)
@@ -172,52 +182,53 @@ def render() -> None:
     with right:
         st.dataframe(progress.reset_index(), hide_index=True)
 
-    escalation.render(records, data.manifest(sel.run))
 
+def annotators_section(sel: data.Selection) -> None:
+    """Submitted reviews per annotator: cumulative over time, and per dataset."""
     st.subheader("Reviews per annotator over time")
     feedback = sel.feedback()
     if feedback is None:
         ui.notice(sel, "feedback.parquet", what="Reviews per annotator")
-    else:
-        done = data.memo(sel.run, "submissions", sel, build=lambda: submissions(feedback))
-        if done.empty:
-            st.caption("No submitted reviews yet.")
-        else:
-            if done["updated_at"].notna().any():
-                figure = data.memo(
-                    sel.run,
-                    "annotator-lines",
-                    sel,
-                    build=lambda: charts.cumulative_lines(
-                        done.dropna(subset=["updated_at"]),
-                        time="updated_at",
-                        series="annotator",
-                        title="Records reviewed (submitted), cumulative",
-                        y_title="records reviewed",
-                    ),
-                )
-                ui.chart(figure, key="annotators")
-            per = pd.crosstab(done["annotator"], done["dataset"], margins=True, margins_name="all")
-            st.dataframe(per.reset_index(), hide_index=True)
+        return
+    done = data.memo(sel.run, "submissions", sel, build=lambda: submissions(feedback))
+    if done.empty:
+        st.caption("No submitted reviews yet.")
+        return
+    if done["updated_at"].notna().any():
+        figure = data.memo(
+            sel.run,
+            "annotator-lines",
+            sel,
+            build=lambda: charts.cumulative_lines(
+                done.dropna(subset=["updated_at"]),
+                time="updated_at",
+                series="annotator",
+                title="Records reviewed (submitted), cumulative",
+                y_title="records reviewed",
+            ),
+        )
+        ui.chart(figure, key="annotators")
+    per = pd.crosstab(done["annotator"], done["dataset"], margins=True, margins_name="all")
+    st.dataframe(per.reset_index(), hide_index=True)
 
+
+def queue_section(sel: data.Selection, records: pd.DataFrame) -> None:
+    """The pending records, highest routing priority first, linked to Argilla."""
     st.subheader("Pending queue, highest priority first")
     table, total = queue(sel, records)
     if table.empty:
         st.success("Nothing pending: every record is completed.")
-    else:
-        st.dataframe(
-            table,
-            hide_index=True,
-            column_config={
-                "open in Argilla": st.column_config.LinkColumn(display_text="open"),
-                "priority": st.column_config.NumberColumn(format="%.3f"),
-            },
-        )
-        if total > len(table):
-            st.caption(f"The first {len(table):,} of {total:,} pending records.")
-
-    quality_section(sel)
-    live_section(records)  # last: it waits for Argilla, everything above is on screen
+        return
+    st.dataframe(
+        table,
+        hide_index=True,
+        column_config={
+            "open in Argilla": st.column_config.LinkColumn(display_text="open"),
+            "priority": st.column_config.NumberColumn(format="%.3f"),
+        },
+    )
+    if total > len(table):
+        st.caption(f"The first {len(table):,} of {total:,} pending records.")
 
 
 render()

@@ -82,6 +82,19 @@ def render() -> None:
     if frame.empty:
         st.warning("No rows pass the sidebar filters.")
         return
+    headline_metrics(frame)
+    ratings_section(sel, name, frame)
+    deita_section(sel, name, frame)
+    margin_section(sel, name, frame)
+    st.subheader("By source method")
+    st.dataframe(
+        data.memo(sel.run, "scores", sel, name, "summary", build=lambda: summary(frame)),
+        hide_index=True,
+    )
+
+
+def headline_metrics(frame: pd.DataFrame) -> None:
+    """Pairs, mean Deita score, median margin and the judge's tie share."""
     metrics = st.columns(4)
     metrics[0].metric("pairs", f"{len(frame):,}")
     for column, (key, title) in zip(
@@ -95,8 +108,9 @@ def render() -> None:
     if "tie" in frame:
         metrics[3].metric("judge ties", f"{frame['tie'].astype(float).mean():.1%}")
 
-    ratings_section(sel, name, frame)
 
+def deita_section(sel: data.Selection, name: str, frame: pd.DataFrame) -> None:
+    """One histogram per Deita score column, by source method."""
     st.subheader("Deita scores")
     present = [c for c in DEITA if c in frame]
     if not present:
@@ -116,27 +130,24 @@ def render() -> None:
         with columns[index % 2]:
             ui.chart(figure, key=f"deita:{column}")
 
-    st.subheader("Chosen − rejected margin")
-    if "margin" in frame:
-        figure = data.memo(
-            sel.run,
-            "scores",
-            sel,
-            name,
-            "margin",
-            build=lambda: charts.histogram(
-                frame, "margin", by="source", title="Rating margin of each pair", x_title="margin"
-            ),
-        )
-        ui.chart(figure, key="margin")
-    else:
-        st.caption(f"`{name}` has no `margin` column.")
 
-    st.subheader("By source method")
-    st.dataframe(
-        data.memo(sel.run, "scores", sel, name, "summary", build=lambda: summary(frame)),
-        hide_index=True,
+def margin_section(sel: data.Selection, name: str, frame: pd.DataFrame) -> None:
+    """The chosen - rejected rating margin of each pair, by source method."""
+    st.subheader("Chosen − rejected margin")
+    if "margin" not in frame:
+        st.caption(f"`{name}` has no `margin` column.")
+        return
+    figure = data.memo(
+        sel.run,
+        "scores",
+        sel,
+        name,
+        "margin",
+        build=lambda: charts.histogram(
+            frame, "margin", by="source", title="Rating margin of each pair", x_title="margin"
+        ),
     )
+    ui.chart(figure, key="margin")
 
 
 render()
