@@ -163,3 +163,21 @@ def test_bad_seed_file_fails_before_the_run_dir_exists(tmp_path, deterministic_l
     with pytest.raises(CurationError, match=r"line 2, column 1: invalid JSON"):
         generate(config, tmp_path / "run", llm_factory=deterministic_llm_factory)
     assert not (tmp_path / "run").exists()
+
+
+def test_evol_instruct_mutates_the_same_instruction_the_same_way(deterministic_llm_factory):
+    """Two runs of the same seeds evolve the same instructions, whatever numpy's global
+    generator holds (distilabel's EvolInstruct draws from it and never applies its seed)."""
+    import numpy as np
+
+    from curation.config import LLMConfig
+    from curation.generate.evolve import EvolveInstruction
+
+    evolve = EvolveInstruction(llm=deterministic_llm_factory(LLMConfig()), num_evolutions=1)
+    instructions = [f"Write about topic {number}." for number in range(20)]
+    prompts = []
+    for global_seed in (1, 2):
+        np.random.seed(global_seed)  # as in another process
+        prompts.append([evolve._apply_random_mutation(text) for text in instructions])
+    assert prompts[0] == prompts[1]
+    assert len({prompt.split("Write about")[0] for prompt in prompts[0]}) > 1  # still mutated

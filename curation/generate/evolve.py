@@ -5,10 +5,17 @@ tell whether its own generation stopped at `max_new_tokens` (truncated). These k
 prompts, the random mutations and the outputs as they are, and store each row's own
 `statistics_<step>` (input and output tokens of its last evolution) in its metadata.
 Only the shapes used here are supported: the last evolution only, no answers.
+
+EvolInstruct declares a `seed` but never applies it: its mutation comes from numpy's global
+generator, so two runs of the same seeds and the same LLM evolved different instructions
+(and every later stage differed). Here each mutation is drawn from a generator seeded by
+`seed` and the instruction itself: the same instruction always gets the same mutation.
 """
 
+import hashlib
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from distilabel.steps import StepInput
 from distilabel.steps.tasks import EvolInstruct, EvolQuality
 
@@ -33,6 +40,13 @@ class EvolveInstruction(EvolInstruct):
 
     store_evolutions: bool = False
     generate_answers: bool = False
+
+    def _apply_random_mutation(self, instruction: str) -> str:
+        """A mutation prompt around `instruction`, drawn reproducibly (see module doc)."""
+        digest = hashlib.sha256(instruction.encode("utf-8")).digest()
+        rng = np.random.default_rng([self.seed, int.from_bytes(digest[:8], "big")])
+        mutation = rng.choice(self.mutation_templates_names)
+        return self.mutation_templates[mutation].replace("<PROMPT>", instruction)
 
     def process(self, inputs: StepInput) -> "StepOutput":  # type: ignore[override]
         evolved, statistics = self._evolve_instructions(inputs)
