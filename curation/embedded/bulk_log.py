@@ -96,13 +96,28 @@ async def _all_new_and_plain(bulk: Any, dataset: Any, items: list) -> bool:
 
 async def _insert(db: Any, dataset: Any, items: list) -> Any:
     """Validate, write and commit the new records; the answer as argilla-server gives it."""
-    from argilla_server.enums import RecordStatus
-    from argilla_server.errors.future import UnprocessableEntityError
     from argilla_server.models import Record, Suggestion, Vector
-    from argilla_server.validators.records import RecordUpsertValidator
-    from fastapi.encoders import jsonable_encoder
     from sqlalchemy import Text, bindparam, insert
     from starlette.responses import Response
+
+    await _validate(dataset, items)
+    records, suggestions, vectors, answer = _rows(dataset, items)
+    await db.execute(insert(Record.__table__), records)
+    if suggestions:
+        await db.execute(insert(Suggestion.__table__), suggestions)
+    if vectors:
+        value = bindparam("value_json", type_=Text())  # JSON text already
+        await db.execute(insert(Vector.__table__).values(value=value), vectors)
+    await db.commit()
+    # The route's response model is `RecordsBulk`: `items` only.
+    body = b'{"items":[' + b",".join(answer) + b"]}"
+    return Response(body, media_type="application/json")
+
+
+async def _validate(dataset: Any, items: list) -> None:
+    """argilla-server's own checks of each item, with its message, before any write."""
+    from argilla_server.errors.future import UnprocessableEntityError
+    from argilla_server.validators.records import RecordUpsertValidator
 
     for position, item in enumerate(items):
         try:
@@ -111,6 +126,12 @@ async def _insert(db: Any, dataset: Any, items: list) -> Any:
             raise UnprocessableEntityError(
                 f"Record at position {position} is not valid because {error}"
             ) from error
+
+
+def _rows(dataset: Any, items: list) -> tuple[list[dict], list[dict], list[dict], list[bytes]]:
+    """The record, suggestion and vector table rows of `items`, and each item's answer."""
+    from argilla_server.enums import RecordStatus
+    from fastapi.encoders import jsonable_encoder
 
     # Overlap distribution: a record without submitted responses is completed only when
     # no submission is required.
@@ -141,31 +162,29 @@ async def _insert(db: Any, dataset: Any, items: list) -> Any:
             row = {**suggestion.model_dump(), "id": next(ids), "inserted_at": at, "updated_at": at}
             suggestions.append({**row, "record_id": record["id"]})
             record_suggestions.append(row)
-        record_vectors = {}
-        for name, value in (item.vectors or {}).items():
-            at = clock.next()
-            text = pydantic_core.to_json(value)  # once, for the table and the answer
-            vectors.append({
-                "id": next(ids),
-                "record_id": record["id"],
-                "vector_settings_id": dataset.vector_settings_by_name(name).id,
-                "value_json": text.decode(),
-                "inserted_at": at,
-                "updated_at": at,
-            })  # fmt: skip
-            record_vectors[name] = text
+        record_vectors = _vectors(dataset, item, record["id"], clock, ids, vectors)
         answer.append(_answer_item(record, record_suggestions, record_vectors))
+    return records, suggestions, vectors, answer
 
-    await db.execute(insert(Record.__table__), records)
-    if suggestions:
-        await db.execute(insert(Suggestion.__table__), suggestions)
-    if vectors:
-        value = bindparam("value_json", type_=Text())  # JSON text already
-        await db.execute(insert(Vector.__table__).values(value=value), vectors)
-    await db.commit()
-    # The route's response model is `RecordsBulk`: `items` only.
-    body = b'{"items":[' + b",".join(answer) + b"]}"
-    return Response(body, media_type="application/json")
+
+def _vectors(
+    dataset: Any, item: Any, record_id: Any, clock: _Clock, ids: Iterator[UUID], rows: list[dict]
+) -> dict[str, bytes]:
+    """Append the item's vector rows to `rows`; its vectors as JSON text, for the answer."""
+    found = {}
+    for name, value in (item.vectors or {}).items():
+        at = clock.next()
+        text = pydantic_core.to_json(value)  # once, for the table and the answer
+        rows.append({
+            "id": next(ids),
+            "record_id": record_id,
+            "vector_settings_id": dataset.vector_settings_by_name(name).id,
+            "value_json": text.decode(),
+            "inserted_at": at,
+            "updated_at": at,
+        })  # fmt: skip
+        found[name] = text
+    return found
 
 
 def _answer_item(record: dict, suggestions: list[dict], vectors: dict[str, bytes]) -> bytes:
