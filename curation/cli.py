@@ -102,12 +102,10 @@ def hygiene(
     the benchmarks and what to do with PII (flag, redact or drop).
     """
     from curation.config import load_config
-    from curation.hygiene.stage import run_stage
-    from curation.runs import RunDir
+    from curation.hygiene.stage import HygieneStage
 
     cfg = load_config(config)
-    result = run_stage(RunDir.open(run, cfg.runs_dir, create=False), cfg.hygiene, force=force)
-    console.print(result, highlight=False, soft_wrap=True)
+    _run_stage(cfg, run, HygieneStage(cfg.hygiene), force=force)
 
 
 @app.command()
@@ -412,18 +410,20 @@ def export(
         console.print(line, highlight=False, soft_wrap=True)
 
 
-def _run_stage(cfg: Config, run: str, stage: Stage) -> StageOutcome:
+def _run_stage(cfg: Config, run: str, stage: Stage, force: bool = False) -> StageOutcome:
     """Run one stage in an existing run directory and print its one-line outcome."""
-    (outcome,) = _run_stages(cfg, run, [stage])
+    (outcome,) = _run_stages(cfg, run, [stage], force=force)
     console.print(f"{outcome.name}: {outcome.line}", highlight=False, soft_wrap=True)
     return outcome
 
 
-def _run_stages(cfg: Config, run: str, stages: list[Stage]) -> list[StageOutcome]:
+def _run_stages(
+    cfg: Config, run: str, stages: list[Stage], force: bool = False
+) -> list[StageOutcome]:
     from curation.runs import RunDir
     from curation.stages import run_stages
 
-    return run_stages(RunDir.open(run, cfg.runs_dir, create=False), stages)
+    return run_stages(RunDir.open(run, cfg.runs_dir, create=False), stages, force=force)
 
 
 @app.command()

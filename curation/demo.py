@@ -83,11 +83,9 @@ def generate_data(ctx: DemoContext) -> str:
 
 def hygiene_check(ctx: DemoContext) -> str:
     """`curate hygiene --run`: near-duplicates, benchmark overlap and PII, before selection."""
-    from curation.hygiene.stage import INPUT, run_stage
+    from curation.hygiene.stage import HygieneStage
 
-    if not ctx.run.file(INPUT).exists():
-        return f"skipped: no {INPUT} in the run (the generate step makes it)"
-    return run_stage(ctx.run, ctx.config.hygiene)
+    return run_steps(ctx, [HygieneStage(ctx.config.hygiene)])
 
 
 def select_diverse(ctx: DemoContext) -> str:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 MANIFEST = "manifest.json"
 INSTRUCTIONS = "instructions.parquet"
 PREFERENCES = "preferences.parquet"
+HYGIENE = "hygiene.parquet"
+HYGIENE_KEPT = "hygiene_kept.parquet"
 EMBEDDINGS = "embeddings.parquet"
 SELECTED = "selected.parquet"
 REJECTED = "selection_rejected.parquet"
@@ -43,6 +45,7 @@ class RunFile:
 
 
 GENERATE = "curate generate --run {run}"
+HYGIENE_COMMAND = "curate hygiene --run {run}"
 SELECT = "curate select --run {run}"
 PULL = "curate pull --run {run}"
 
@@ -52,6 +55,18 @@ RUN_FILES: dict[str, RunFile] = {
         RunFile(MANIFEST, "the run manifest (stages, counts, timings)", "every stage", GENERATE),
         RunFile(INSTRUCTIONS, "generated instructions", "instructions", GENERATE),
         RunFile(PREFERENCES, "judged preference pairs", "preferences", GENERATE),
+        RunFile(
+            HYGIENE,
+            "per row: near-duplicate of, benchmark overlap, PII kinds, why dropped",
+            "hygiene",
+            HYGIENE_COMMAND,
+        ),
+        RunFile(
+            HYGIENE_KEPT,
+            "the rows hygiene kept (redacted if asked): what selection reads",
+            "hygiene",
+            HYGIENE_COMMAND,
+        ),
         RunFile(EMBEDDINGS, "instruction embeddings", "select", SELECT),
         RunFile(SELECTED, "rows kept by the diversity filter", "select", SELECT),
         RunFile(REJECTED, "rows the diversity filter dropped", "select", SELECT),

@@ -75,6 +75,9 @@ class Stage:
     reads: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()
 
+    def check(self, run: RunDir) -> None:
+        """Read and check the input before anything is written (a one-line `CurationError`)."""
+
     def settings(self) -> Any:
         """What, besides the files it reads, makes its outputs: part of the fingerprint."""
         return None
@@ -108,6 +111,7 @@ def check_inputs(run: RunDir, stage: Stage) -> None:
 def run_stage(run: RunDir, stage: Stage, *, force: bool = False) -> StageOutcome:
     """Run `stage` in `run` unless its outputs are current; what it did, in one line."""
     check_inputs(run, stage)
+    stage.check(run)
     counted: dict[str, Any] = {}  # in the order the stage counted (the manifest sorts keys)
 
     def work(ctx: StageContext) -> None:
@@ -130,6 +134,6 @@ def run_stage(run: RunDir, stage: Stage, *, force: bool = False) -> StageOutcome
     return StageOutcome(stage.name, ran, line if ran else f"up to date: {line}", counts)
 
 
-def run_stages(run: RunDir, stages: list[Stage]) -> list[StageOutcome]:
+def run_stages(run: RunDir, stages: list[Stage], *, force: bool = False) -> list[StageOutcome]:
     """Each stage in order (a later one reads what an earlier one wrote)."""
-    return [run_stage(run, stage) for stage in stages]
+    return [run_stage(run, stage, force=force) for stage in stages]

@@ -109,7 +109,7 @@ def test_redact_puts_placeholders_in_every_text_column(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("setup", "env", "expected"),
     [
-        ("no-input", {}, "preferences.parquet: missing input"),
+        ("no-input", {}, "no preferences.parquet in"),
         ("empty", {}, "no rows to check"),
         ("ok", {"CURATION_HYGIENE__DEDUP__COLUMN": "prompt"}, "no column `prompt`"),
         ("ok", {"CURATION_HYGIENE__DEDUP__COLUMN": "deita_score"}, "holds double, not text"),
@@ -145,10 +145,19 @@ def test_selection_reads_the_rows_hygiene_kept(tmp_path: Path) -> None:
 
     run = planted_run(tmp_path / "run")
     assert curate_hygiene(run, "--config", str(run / "hygiene.yaml")).returncode == 0
-    run_stage(RunDir(run), SelectStage(SelectionConfig(threshold=1.0)))  # keeps every row
+    select = SelectStage(SelectionConfig(threshold=1.0))  # keeps every row
+    assert run_stage(RunDir(run), select).ran
     selected = pq.read_table(run / "selected.parquet").to_pandas()
     assert len(selected) == 58 and not {"row-4", "row-10"} & set(selected["id"])
     assert list(selected.set_index("id").loc["row-20", "pii_kinds"]) == ["email"]
+    assert not run_stage(RunDir(run), select).ran  # current
+
+    # A changed hygiene result (PII now dropped) reruns the selection on what it kept.
+    drop = {"CURATION_HYGIENE__PII__ACTION": "drop"}
+    assert curate_hygiene(run, "--config", str(run / "hygiene.yaml"), env=drop).returncode == 0
+    assert run_stage(RunDir(run), select).ran
+    selected = pq.read_table(run / "selected.parquet").to_pandas()
+    assert len(selected) == 57 and "row-20" not in set(selected["id"])
 
 
 def test_the_dataset_card_says_what_hygiene_removed_and_why(tmp_path: Path) -> None:

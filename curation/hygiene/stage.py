@@ -1,4 +1,5 @@
-"""`curate hygiene` and the demo's hygiene step: near-dedup, decontamination, PII.
+"""The `hygiene` stage (`curate hygiene --run R`, the demo's hygiene step): near-dedup,
+decontamination, PII.
 
 Reads the run's `preferences.parquet` and writes, before selection:
 - `hygiene.parquet`: one row per input row: `id`, `dup_of` (the id of the kept row it
@@ -27,6 +28,8 @@ import pyarrow.parquet as pq
 from curation.errors import CurationError
 from curation.hygiene import decontam, dedup
 from curation.hygiene.pii import PIIDetector
+from curation.run_files import HYGIENE, HYGIENE_KEPT, PREFERENCES
+from curation.stages import Stage
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -34,9 +37,6 @@ if TYPE_CHECKING:
     from curation.config import HygieneConfig
     from curation.runs import RunDir, StageContext
 
-INPUT = "preferences.parquet"
-HYGIENE = "hygiene.parquet"
-KEPT = "hygiene_kept.parquet"
 DUPLICATE, CONTAMINATED, PII = "duplicate", "contaminated", "pii"
 HIT = pa.struct(
     [
@@ -64,14 +64,16 @@ class HygieneResult:
     kept: pa.Table
     counts: dict[str, Any] = field(default_factory=dict)
 
-    def summary(self) -> str:
-        c = self.counts
-        return (
-            f"kept {c['kept']:,} of {c['rows']:,} rows ({c['dropped_duplicate']:,} "
-            f"near-duplicates, {c['dropped_contaminated']:,} overlapping a benchmark, "
-            f"{c['dropped_pii']:,} with PII dropped; {c['pii_rows']:,} rows with PII, "
-            f"{c['contaminated_rows']:,} overlapping)"
-        )
+
+def summary_line(counts: dict[str, Any]) -> str:
+    """What the stage kept and dropped, from its counts (as the manifest records them)."""
+    c = counts
+    return (
+        f"kept {c['kept']:,} of {c['rows']:,} rows ({c['dropped_duplicate']:,} "
+        f"near-duplicates, {c['dropped_contaminated']:,} overlapping a benchmark, "
+        f"{c['dropped_pii']:,} with PII dropped; {c['pii_rows']:,} rows with PII, "
+        f"{c['contaminated_rows']:,} overlapping)"
+    )
 
 
 def read_input(path: Path, config: HygieneConfig) -> pa.Table:
@@ -277,35 +279,42 @@ def _redacted(value: Any, detector: PIIDetector) -> Any:
     return detector.redact(value) if isinstance(value, str) else value
 
 
-def run_stage(run: RunDir, config: HygieneConfig, force: bool = False) -> str:
-    """The hygiene stage of a run; skipped when its outputs are current."""
-    table = read_input(run.file(INPUT), config)
-    index = load_benchmarks(config)
-    results: list[HygieneResult] = []
+@dataclass
+class HygieneStage(Stage):
+    """`curate hygiene --run R` and the demo's hygiene step, on the run's preferences."""
 
-    def work(ctx: StageContext) -> None:
-        result = check(table, config, index)
-        ctx.write_parquet(HYGIENE, result.hygiene)
-        ctx.write_parquet(KEPT, result.kept)
-        ctx.counts.update(result.counts)
-        results.append(result)
-
-    benchmarks = {str(b.path): _digest(b.path) for b in config.decontamination.benchmarks}
-    ran = run.run_stage(
-        "hygiene",
-        work,
-        inputs=[INPUT],
-        outputs=[HYGIENE, KEPT],
-        config={
-            **config.model_dump(mode="json", exclude={"topics"}),
-            "benchmark_sha256": benchmarks,
-        },
-        force=force,
+    name = "hygiene"
+    section = "hygiene"
+    reads = (PREFERENCES,)
+    writes = (HYGIENE, HYGIENE_KEPT)
+    config: HygieneConfig
+    _input: tuple[pa.Table, decontam.NGramIndex | None] | None = field(
+        default=None, init=False, repr=False
     )
-    if not ran:
-        counts = (run.stage("hygiene") or {}).get("counts", {})
-        return f"up to date: kept {counts.get('kept', '?')} of {counts.get('rows', '?')} rows"
-    return results[0].summary()
+
+    def check(self, run: RunDir) -> None:
+        """The rows and the benchmarks, read and checked before anything is written."""
+        self._input = read_input(run.file(PREFERENCES), self.config), load_benchmarks(self.config)
+
+    def settings(self) -> Any:
+        """The section (less the dashboard's topics) and each benchmark's content hash."""
+        benchmarks = {str(b.path): _digest(b.path) for b in self.config.decontamination.benchmarks}
+        return {
+            **self.config.model_dump(mode="json", exclude={"topics"}),
+            "benchmark_sha256": benchmarks,
+        }
+
+    def run(self, ctx: StageContext) -> None:
+        if self._input is None:  # run without `run_stage`
+            self.check(ctx.run)
+        table, index = self._input  # type: ignore[misc]
+        result = check(table, self.config, index)
+        ctx.write_parquet(HYGIENE, result.hygiene)
+        ctx.write_parquet(HYGIENE_KEPT, result.kept)
+        ctx.counts.update(result.counts)
+
+    def summary(self, counts: dict[str, Any]) -> str:
+        return summary_line(counts)
 
 
 def _digest(path: Path) -> str:

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from curation.errors import CurationError
 from curation.progress import progress_bar
-from curation.run_files import EMBEDDINGS, PREFERENCES, REJECTED, SELECTED
+from curation.run_files import EMBEDDINGS, HYGIENE_KEPT, PREFERENCES, REJECTED, SELECTED
 from curation.runs import check_writable, temp_path, write_error, write_parquet
 from curation.selection import embeddings, table
 from curation.selection.deita import Selection, check_arguments, select_diverse
@@ -300,13 +300,14 @@ class SelectStage(Stage):
     def settings(self) -> Any:
         return self.config.model_dump(mode="json")
 
-    def request(self, run: RunDir) -> SelectRequest:
-        """Reads the rows `curate hygiene` kept when it ran, else the preferences."""
-        from curation.hygiene.stage import KEPT
+    def check(self, run: RunDir) -> None:
+        """Reads the rows `curate hygiene` kept when it ran (a changed hygiene result then
+        reruns select), else the preferences."""
+        self.reads = (HYGIENE_KEPT,) if run.file(HYGIENE_KEPT).exists() else (PREFERENCES,)
 
-        source = KEPT if run.file(KEPT).exists() else PREFERENCES
+    def request(self, run: RunDir) -> SelectRequest:
         return SelectRequest(
-            input=run.file(source),
+            input=run.file(self.reads[0]),
             score_column=SCORE_COLUMN,
             text_column=TEXT_COLUMN,
             threshold=self.config.threshold,
