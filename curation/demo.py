@@ -113,9 +113,21 @@ def review_simulated(ctx: DemoContext) -> str:
 
 
 def review_adjudicate(ctx: DemoContext) -> str:
-    from curation.review.adjudicate import demo_step
+    """`curate adjudicate --run`: the adjudicate stage; its datasets go into the links."""
+    from curation.review.adjudicate import AdjudicateStage
 
-    return demo_step(ctx.config, ctx.run, ctx.links)
+    stage = AdjudicateStage(ctx.config)
+    line = run_steps(ctx, [stage])
+    for name, result in stage.results.items():
+        if result.url:
+            ctx.links[f"Adjudicate {name} (adjudicators only)"] = result.url
+    return line
+
+
+def adjudication_simulated(ctx: DemoContext) -> str:
+    from curation.review.simulate import simulated_adjudication
+
+    return simulated_adjudication(ctx.config, ctx.run)
 
 
 def review_pull(ctx: DemoContext) -> str:
@@ -162,7 +174,8 @@ STEPS: list[tuple[str, Callable[[DemoContext], str]]] = [
     ("select: Deita diversity filter", select_diverse),
     ("review: push to Argilla", review_push),
     ("review: SIMULATED reviewers (demo only)", review_simulated),
-    ("review: escalate + SIMULATED adjudicator (demo only)", review_adjudicate),
+    ("review: escalate to adjudication", review_adjudicate),
+    ("review: SIMULATED adjudicator (demo only)", adjudication_simulated),
     ("review: pull + agreement", review_pull),
     ("export: approved rows to exports/ (sft, dpo)", export_local),
     ("dashboard", start_dashboard),

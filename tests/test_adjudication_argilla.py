@@ -380,16 +380,22 @@ def test_extra_review_asks_one_more_reviewer_instead(argilla_server, team):
 
 
 def test_the_demo_escalates_and_a_simulated_adjudicator_decides(argilla_server, tmp_path):
-    from curation.review.adjudicate import demo_step
+    """The demo's two steps: the adjudicate stage (`curate adjudicate --run`), then the
+    SIMULATED adjudicator, who joins the adjudication workspace and makes the final calls."""
+    from curation.demo import DemoContext, adjudication_simulated, review_adjudicate
     from curation.review.simulate import ADJUDICATION_LABEL, ADJUDICATOR, CARELESS, simulate
+    from curation.run_files import SELECTED
 
     config = load_config()
     config.argilla.workspace = argilla_server.unique("demo")
     config.review.preference_dataset = argilla_server.unique("demo-prefs")
     config.review.instruction_dataset = argilla_server.unique("demo-inst")
     run = RunDir.open(tmp_path / "run", tmp_path)
-    assert demo_step(config, run, {}).startswith("skipped")
+    ctx = DemoContext(config, run, 12, console=None)  # type: ignore[arg-type]
+    assert review_adjudicate(ctx).startswith("skipped: no selected.parquet")
+    assert adjudication_simulated(ctx).startswith("skipped")
     pairs = preference_rows(12, "d")
+    pairs.to_parquet(run.file(SELECTED))
     answers = pairs.rename(columns={"chosen": "response", "chosen_rating": "rating"})
     client, workspace = argilla_server.client, config.argilla.workspace
     for rows, template, name in (
@@ -399,16 +405,17 @@ def test_the_demo_escalates_and_a_simulated_adjudicator_decides(argilla_server, 
         push_rows(client, config, rows, template, name, workspace)
         simulate(client, pull(client, name, workspace), config.review.simulated_reviewers)
 
-    links: dict[str, str] = {}
-    said = demo_step(config, run, links)
-    assert ADJUDICATION_LABEL in said and "escalated" in said
+    assert "escalated" in review_adjudicate(ctx)
+    assert ADJUDICATION_LABEL in adjudication_simulated(ctx)
     manifest = run.manifest()
+    assert manifest["stages"]["adjudicate"]["status"] == "done"
     assert "SIMULATED" in manifest["simulated_adjudication"]["note"]
-    counted = manifest["review"]["adjudicate"]
+    counted = manifest["stages"]["adjudicate"]["counts"]
+    calls = manifest["simulated_adjudication"]["datasets"]
     total = 0
     for name in (config.review.preference_dataset, config.review.instruction_dataset):
         escalated = sum(counted[name]["escalated"].values())
-        assert counted[name]["adjudicated"] == escalated
+        assert calls[name]["adjudicated"] == escalated
         total += escalated
         _, decided = reviewed_rows(client, name, workspace)
         settled = decided[decided["escalation"].notna()]
@@ -417,10 +424,11 @@ def test_the_demo_escalates_and_a_simulated_adjudicator_decides(argilla_server, 
         assert "needs_fix" not in set(decided["decision"])  # every fix got its correction
         assert not ((decided["decision"] == "tie") & decided["adjudicator"].isna()).any()
     assert total > 0
-    assert len(links) == sum(1 for n in counted if sum(counted[n]["escalated"].values()))
+    escalating = sum(1 for n in counted if sum(counted[n]["escalated"].values()))
+    assert len([label for label in ctx.links if label.startswith("Adjudicate")]) == escalating
     feedback = pull(client, config.review.preference_dataset, workspace).feedback
     assert CARELESS in set(feedback["annotator"])
 
-    again = demo_step(config, run, {})  # a rerun decides nothing twice
-    assert f"{ADJUDICATION_LABEL}: 0 final calls" in again
-    assert all(run.manifest()["review"]["adjudicate"][n]["created"] == 0 for n in counted)
+    review_adjudicate(ctx)  # a rerun escalates nothing new and decides nothing twice
+    assert adjudication_simulated(ctx) == f"{ADJUDICATION_LABEL}: 0 final calls"
+    assert all(run.stage("adjudicate")["counts"][n]["created"] == 0 for n in counted)

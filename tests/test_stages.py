@@ -2,8 +2,10 @@
 files with the same schemas, and the same stages in the manifest.
 
 Both runs get the same input (the deterministic in-test LLM, the real embedding model and
-the session's real Argilla server) and the same scripted reviewers between push and pull;
-each run has its own datasets, so the two never see each other's records.
+the session's real Argilla server) and the same scripted reviewers and adjudicator where
+people would act; each run has its own datasets, so the two never see each other's
+records. Generation is reproducible, so both runs hold the same rows and the same answers:
+a file that only some reviews make (an export of approved rows) is in both or in neither.
 """
 
 from __future__ import annotations
@@ -50,9 +52,9 @@ def demo_run(config_file: Path, run: RunDir) -> None:
 
 
 def cli_run(config_file: Path, run: RunDir) -> None:
-    """Each stage's command by hand, as a team drives the loop; scripted reviewers between."""
+    """Each stage's command by hand, as a team drives the loop; scripted people between."""
     from curation.cli import app
-    from curation.review.simulate import simulated_review
+    from curation.review.simulate import simulated_adjudication, simulated_review
 
     def curate(*args: str) -> None:
         result = CliRunner().invoke(
@@ -64,7 +66,9 @@ def cli_run(config_file: Path, run: RunDir) -> None:
     curate("hygiene")
     curate("select")
     curate("push")
-    simulated_review(load_config(config_file), run)  # the people, between push and pull
+    simulated_review(load_config(config_file), run)  # the reviewers
+    curate("adjudicate")
+    simulated_adjudication(load_config(config_file), run)  # the adjudicators
     curate("pull")
     curate("agreement")
     curate("export")
@@ -112,11 +116,6 @@ def _replace(text: str, names: dict[str, str]) -> str:
     return text
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="flaky since the hygiene/blind/adjudication merges: one run of two may export no "
-    "instruction rows (open: issue 13)",
-)
 def test_the_commands_by_hand_make_the_demos_run(
     argilla_server, argilla_env, tmp_path, monkeypatch, deterministic_llm_factory
 ):
@@ -130,17 +129,19 @@ def test_the_commands_by_hand_make_the_demos_run(
         run = RunDir.open(tmp_path / name, tmp_path)
         drive(config_file, run)
         names = {review.preference_dataset: "PREFS", review.instruction_dataset: "INST"}
-        runs[name] = (files(run, names), stages(run, names))
+        exported = {names[d]: c["rows"] for d, c in run.stage("export")["counts"].items()}
+        runs[name] = (files(run, names), stages(run, names), exported)
 
-    demo_files, demo_stages = runs["demo"]
-    cli_files, cli_stages = runs["cli"]
+    demo_files, demo_stages, demo_exported = runs["demo"]
+    cli_files, cli_stages, cli_exported = runs["cli"]
+    assert cli_exported == demo_exported  # the same rows, the same answers
     assert sorted(cli_files) == sorted(demo_files)
     for name, schema in demo_files.items():
         assert cli_files[name] == schema, name
     assert {"agreement/PREFS.json", "agreement/INST.json", "feedback.parquet"} <= set(cli_files)
     assert cli_stages == demo_stages
     assert set(cli_stages) == {
-        "instructions", "preferences", "hygiene", "select", "push", "pull", "agreement",
-        "export",
+        "instructions", "preferences", "hygiene", "select", "push", "adjudicate", "pull",
+        "agreement", "export",
     }  # fmt: skip
     assert {status for status, _, _ in cli_stages.values()} == {"done"}

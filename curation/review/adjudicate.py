@@ -1,4 +1,5 @@
-"""`curate adjudicate`: escalated records into the dataset's adjudication dataset.
+"""The `adjudicate` stage (`curate adjudicate`): escalated records into the dataset's
+adjudication dataset.
 
 - The adjudication dataset (`NAME-adjudication`) lives in a workspace of its own
   (`WS-adjudication`) whose members are exactly the adjudicators (`review.adjudicators`;
@@ -28,16 +29,20 @@ import pandas as pd
 from curation.config import Config, ReviewConfig
 from curation.errors import CurationError
 from curation.review import adjudication
+from curation.review.connection import argilla_errors, connect
 from curation.review.datasets import dataset_url, lookup, quietly
 from curation.review.pull import Pulled, pull
 from curation.review.push import ensure_dataset, ensure_workspace
 from curation.review.records import decisions
+from curation.review.stages import run_datasets, run_workspace, selected_pairs
 from curation.review.templates import DECIDING_QUESTION, FIELDS, Template
+from curation.run_files import SELECTED
+from curation.stages import Stage
 
 if TYPE_CHECKING:
     import argilla as rg
 
-    from curation.runs import RunDir
+    from curation.runs import StageContext
 
 GUIDELINES = """# Adjudicate: make the final call
 
@@ -95,29 +100,61 @@ class AdjudicateResult:
         return line
 
 
-def adjudicate_command(config: Config, dataset: str, workspace: str | None) -> AdjudicateResult:
-    """`curate adjudicate`."""
-    from curation.review.connection import argilla_errors, connect
+@dataclass
+class AdjudicateStage(Stage):
+    """`curate adjudicate`: escalate each dataset's unsettled records (the run's datasets
+    with `--run R` alone). Talks to Argilla, so `live`: it runs every time."""
 
-    client = connect(config)
-    with argilla_errors(f"adjudicating {dataset!r} on Argilla", client):
-        return adjudicate(client, config.review, dataset, workspace)
+    name = "adjudicate"
+    section = "review"
+    live = True
+    config: Config
+    datasets: list[str] | None = None  # None: the run's datasets
+    workspace: str | None = None
+    results: dict[str, AdjudicateResult] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.reads = (SELECTED,) if self.datasets is None else ()
+
+    def settings(self) -> Any:
+        return self.config.review.model_dump(mode="json")
+
+    def run(self, ctx: StageContext) -> None:
+        if self.datasets is None:
+            selected_pairs(ctx.run)  # nothing pushed: nothing to escalate
+        for name, result in self.escalate().items():
+            ctx.counts[name] = {
+                "escalated": result.escalated,
+                "created": result.created,
+                "updated": result.updated,
+                "answered": result.answered,
+            }
+
+    def escalate(self) -> dict[str, AdjudicateResult]:
+        """Each dataset in turn (`curate adjudicate --dataset` without a run calls this)."""
+        client = connect(self.config)
+        workspace = run_workspace(self.config, self.datasets, self.workspace)
+        for name in self.datasets or [name for name, _ in run_datasets(self.config)]:
+            with argilla_errors(f"adjudicating {name!r} on Argilla", client):
+                self.results[name] = adjudicate(client, self.config.review, name, workspace)
+        return self.results
+
+    def summary(self, counts: dict[str, Any]) -> str:
+        return "; ".join(
+            f"{name}: {sum(c['escalated'].values())} escalated, {c['answered']} answered"
+            for name, c in counts.items()
+        )
 
 
 def adjudicate(
-    client: rg.Argilla,
-    review: ReviewConfig,
-    dataset: str,
-    workspace: str | None = None,
-    extra_adjudicators: Sequence[str] = (),
+    client: rg.Argilla, review: ReviewConfig, dataset: str, workspace: str | None = None
 ) -> AdjudicateResult:
-    """Escalate `dataset`'s records as `review` says; `extra_adjudicators` (the demo's
-    SIMULATED adjudicator) join the configured ones."""
+    """Escalate `dataset`'s records as `review` says."""
     pulled = pull(client, dataset, workspace)
     template = pulled.template
     if template is None:
         raise CurationError(f"dataset {dataset!r} was not made by `curate push`: cannot adjudicate")
-    users = _adjudicators(client, review.adjudicators, extra_adjudicators)
+    users = _adjudicators(client, review.adjudicators)
     decided = decisions(pulled)
     reasons = adjudication.escalations(decided, review.escalate_on, review.escalate_confidence)
     escalated = decided[reasons.notna()] if len(decided) else pd.DataFrame()
@@ -161,13 +198,11 @@ def adjudicate(
 # --- who adjudicates --------------------------------------------------------------------
 
 
-def _adjudicators(
-    client: rg.Argilla, configured: Sequence[str], extra: Sequence[str]
-) -> list[rg.User]:
-    """The configured users (default: owners and admins) and `extra`; a one-line error
-    for an unknown name."""
+def _adjudicators(client: rg.Argilla, configured: Sequence[str]) -> list[rg.User]:
+    """The configured users (default: owners and admins); a one-line error for an unknown
+    name."""
     found = [] if configured else [u for u in client.users if u.role in ("owner", "admin")]
-    for name in dict.fromkeys([*configured, *extra]):
+    for name in dict.fromkeys(configured):
         if name in {user.username for user in found}:
             continue
         with quietly():
@@ -340,42 +375,3 @@ def _upsert(client: rg.Argilla, target: rg.Dataset, items: list[dict[str, Any]])
             record.dataset = target
             models.append(record.api_model())
         client.api.records.bulk_upsert(target.id, models)
-
-
-# --- demo ------------------------------------------------------------------------------
-
-
-def demo_step(config: Config, run: RunDir, links: dict[str, str]) -> str:
-    """The demo's escalation: both demo datasets go to adjudication, and the SIMULATED
-    adjudicator (labelled as such, in the output and the manifest) makes the final calls."""
-    from curation.review import simulate
-    from curation.review.commands import record_counts
-    from curation.review.connection import connect
-    from curation.review.stages import run_datasets
-
-    client, workspace = connect(config), config.argilla.workspace
-    names = [name for name, _ in run_datasets(config)]
-    if any(lookup(client, name, workspace) is None for name in names):
-        return "skipped: the demo datasets are not pushed yet"
-    scripted = config.review.simulated_reviewers > 0
-    if scripted:
-        simulate.account(client, simulate.ADJUDICATOR)  # it must exist before it is named
-    lines, done = [], {}
-    for name in names:
-        extra = [simulate.ADJUDICATOR] if scripted else []
-        result = adjudicate(client, config.review, name, workspace, extra)
-        calls = simulate.adjudicate(client, pull(client, name, workspace)) if scripted else {}
-        done[name] = calls
-        counts = {"escalated": result.escalated, "created": result.created, **calls}
-        record_counts(run, "adjudicate", name, counts)
-        if result.url:
-            links[f"Adjudicate {name} (adjudicators only)"] = result.url
-        why = ", ".join(f"{n} {reason}" for reason, n in result.escalated.items())
-        lines.append(
-            f"{name}: {sum(result.escalated.values())} escalated" + (f" ({why})" if why else "")
-        )
-    if scripted:
-        run.update(simulated_adjudication={"note": simulate.ADJUDICATION_LABEL, "datasets": done})
-        decided = sum(d.get("adjudicated", 0) for d in done.values())
-        lines.append(f"{simulate.ADJUDICATION_LABEL}: {decided} final calls")
-    return "; ".join(lines)

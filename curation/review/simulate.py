@@ -155,6 +155,29 @@ def simulated_review(config: Config, run: RunDir) -> str:
     return f"{LABEL}: {count} reviewers; {answered}; the other records wait for you"
 
 
+def simulated_adjudication(config: Config, run: RunDir) -> str:
+    """The demo's SIMULATED final calls on what `curate adjudicate` escalated; recorded as
+    such in the manifest."""
+    from curation.review.adjudication import adjudication_workspace
+
+    if config.review.simulated_reviewers == 0:
+        return "skipped (review.simulated_reviewers is 0)"
+    if not run.file(SELECTED).exists():
+        return f"skipped: no {SELECTED} in the run"
+    client = connect(config)
+    done = {}
+    for name, _ in run_datasets(config):
+        source = pull(client, name, config.argilla.workspace)
+        with quietly():
+            space = client.workspaces(adjudication_workspace(source.workspace))
+        if space is not None:  # something was escalated: the adjudicator joins its workspace
+            account(client, ADJUDICATOR, space)
+        done[name] = adjudicate(client, source)
+    run.update(simulated_adjudication={"note": ADJUDICATION_LABEL, "datasets": done})
+    decided = sum(counts["adjudicated"] for counts in done.values())
+    return f"{ADJUDICATION_LABEL}: {decided} final calls"
+
+
 def _seed(seed: int, record_id: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}:{record_id}".encode()).digest()[:8], "big")
 
