@@ -268,8 +268,11 @@ def route(
 
 @app.command()
 def adjudicate(
-    dataset: Annotated[str, typer.Option("--dataset", help="Argilla dataset name.")],
+    dataset: Annotated[
+        Optional[str], typer.Option("--dataset", help="Argilla dataset name.")
+    ] = None,
     workspace: WorkspaceOption = None,
+    run: RunOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Escalate records reviewers could not settle to the dataset's adjudication dataset.
@@ -278,15 +281,24 @@ def adjudicate(
     overruled confident AI answers) go to NAME-adjudication, in a workspace only the
     adjudicators (review.adjudicators; default owners and admins) can see. `curate pull`
     brings their final calls back. Idempotent; review.escalation extra_review asks for
-    one more ordinary review instead.
+    one more ordinary review instead. --run records the stage in the run; --run alone
+    escalates the run's datasets.
     """
     from curation.config import load_config
-    from curation.review.adjudicate import adjudicate_command
+    from curation.review.adjudicate import AdjudicateStage
 
-    result = adjudicate_command(load_config(config), dataset, workspace)
-    console.print(result.summary(), highlight=False, soft_wrap=True)
-    if result.url:
-        console.print(f"adjudicate it: {result.url}", highlight=False, soft_wrap=True)
+    cfg = load_config(config)
+    if dataset is None and run is None:
+        raise CurationError("give --dataset (or --run R alone for the run's datasets)")
+    stage = AdjudicateStage(cfg, dataset and [dataset], workspace)
+    if run is None:
+        stage.escalate()
+    else:
+        _run_stage(cfg, run, stage)
+    for result in stage.results.values():
+        console.print(result.summary(), highlight=False, soft_wrap=True)
+        if result.url:
+            console.print(f"adjudicate it: {result.url}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -384,29 +396,14 @@ def export(
     stored login and is never printed or written.
     """
     from curation.config import load_config
-    from curation.export.command import ExportRequest
     from curation.export.stage import export_command
 
-    request = None
-    if (dataset, format, repo_id, local_dir) != (None, None, None, None) or run is None:
-        if dataset is None or format is None:
-            raise CurationError(
-                "give --dataset and --format sft|dpo (or --run R alone to export the run)"
-            )
-        request = ExportRequest(
-            dataset=dataset,
-            format=format,
-            workspace=workspace,
-            repo_id=repo_id,
-            private=private,
-            local_dir=local_dir,
-            test_size=test_size,
-            run=run,
-            license=license,
-            allow_pii=allow_pii,
-            allow_contaminated=allow_contaminated,
-        )
-    for line in export_command(load_config(config), request, run):
+    options = {
+        "dataset": dataset, "format": format, "workspace": workspace, "repo_id": repo_id,
+        "private": private, "local_dir": local_dir, "test_size": test_size,
+        "license": license, "allow_pii": allow_pii, "allow_contaminated": allow_contaminated,
+    }  # fmt: skip
+    for line in export_command(load_config(config), options, run):
         console.print(line, highlight=False, soft_wrap=True)
 
 

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from curation.config import Config
 from curation.errors import CurationError
 from curation.export import card as cards
 from curation.export import formats, gate, publish
 from curation.runs import RunDir, now
+
+if TYPE_CHECKING:
+    from datasets import DatasetDict
 
 
 class NothingToExport(CurationError):
@@ -88,20 +92,10 @@ def _export(client, config: Config, request: ExportRequest, run: RunDir | None) 
 
     from curation.review.datasets import find_dataset
     from curation.review.records import reviewed_rows
-    from curation.review.templates import template_of
 
     datasets.disable_progress_bars()
     found = find_dataset(client, request.dataset, request.workspace)
-    where = f"dataset {found.name!r} (workspace {found.workspace.name!r})"
-    template, wanted = template_of(found), formats.FORMATS[request.format]
-    if template is None:
-        raise CurationError(f"{where} was not made by `curate push`: cannot export it")
-    if template != wanted:
-        other = next(fmt for fmt, t in formats.FORMATS.items() if t == template)
-        raise CurationError(
-            f"{where} is an {template} dataset: export it with --format {other}, "
-            f"not {request.format}"
-        )
+    template = _check_template(found, request.format)
     _, rows = reviewed_rows(
         client, found.name, found.workspace.name, aggregation=config.review.aggregation
     )
@@ -111,14 +105,15 @@ def _export(client, config: Config, request: ExportRequest, run: RunDir | None) 
     if picked.empty:
         counts = ", ".join(f"{n} {name}" for name, n in decisions.items()) or "no records"
         raise NothingToExport(
-            f"nothing to export: {where} has no approved record ({counts}); "
+            f"nothing to export: {_where(found)} has no approved record ({counts}); "
             "an empty dataset is not exported"
         )
     flags = gate.flagged(picked, request.format, config.hygiene)
     gate.refuse(flags, request.allow_pii, request.allow_contaminated)
-    test_size = _test_size(request, config)
     splits = formats.split(
-        formats.to_dataset(picked, request.format), test_size, config.export.split_seed
+        formats.to_dataset(picked, request.format),
+        _test_size(request, config),
+        config.export.split_seed,
     )
     facts = cards.export_facts(
         dataset=found.name,
@@ -134,19 +129,44 @@ def _export(client, config: Config, request: ExportRequest, run: RunDir | None) 
     )
     run_facts = cards.run_facts(run, found.name, config) if run is not None else None
     card = cards.build_card(facts, run_facts, config)
-    if request.repo_id is not None:
-        message = f"curate export: {sum(facts.splits.values())} approved records of {found.name}"
-        target = publish.push(request.repo_id, request.private, splits, card, message)
-    else:
-        assert request.local_dir is not None
-        publish.write_local(request.local_dir, splits, card)
-        target = str(request.local_dir)
+    message = f"curate export: {sum(facts.splits.values())} approved records of {found.name}"
+    target = _publish(request, splits, card, message)
     result = ExportResult(
         found.name, found.workspace.name, request.format, target, facts.splits, decisions
     )
     if run is not None:
         _record(run, result, request)
     return result
+
+
+def _where(found: Any) -> str:
+    return f"dataset {found.name!r} (workspace {found.workspace.name!r})"
+
+
+def _check_template(found: Any, format: str) -> str:
+    """The dataset's template, when `format` exports it; a one-line error otherwise."""
+    from curation.review.templates import template_of
+
+    template, wanted = template_of(found), formats.FORMATS[format]
+    if template is None:
+        raise CurationError(f"{_where(found)} was not made by `curate push`: cannot export it")
+    if template != wanted:
+        other = next(fmt for fmt, t in formats.FORMATS.items() if t == template)
+        raise CurationError(
+            f"{_where(found)} is an {template} dataset: export it with --format {other}, "
+            f"not {format}"
+        )
+    return template
+
+
+def _publish(request: ExportRequest, splits: DatasetDict, card: Any, message: str) -> str:
+    """The splits and the card to the Hub repo (commit `message`) or the local folder;
+    where they went."""
+    if request.repo_id is not None:
+        return publish.push(request.repo_id, request.private, splits, card, message)
+    assert request.local_dir is not None
+    publish.write_local(request.local_dir, splits, card)
+    return str(request.local_dir)
 
 
 def _test_size(request: ExportRequest, config: Config) -> float | None:

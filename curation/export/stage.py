@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from curation.config import Config
+from curation.errors import CurationError
 from curation.export.command import (
     ExportRequest,
     ExportResult,
@@ -84,13 +85,19 @@ class ExportStage(Stage):
         )
 
 
-def export_command(config: Config, request: ExportRequest | None, run: str | None) -> list[str]:
-    """`curate export`: one request (recorded in the run when given), or the run's stage."""
-    if request is None:
-        assert run is not None
+def export_command(config: Config, options: dict[str, Any], run: str | None) -> list[str]:
+    """`curate export`: the export its options ask for (recorded in the run when given),
+    or, with `--run` alone, the run's stage."""
+    where = ("dataset", "format", "repo_id", "local_dir")
+    if run is not None and all(options.get(name) is None for name in where):
         stage = ExportStage(config)
         outcome = run_stage(RunDir.open(run, config.runs_dir, create=False), stage)
         return [f"export: {outcome.line}"]
+    if options.get("dataset") is None or options.get("format") is None:
+        raise CurationError(
+            "give --dataset and --format sft|dpo (or --run R alone to export the run)"
+        )
+    request = ExportRequest(**options, run=run)
     run_dir = check_request(request, config)
     if run_dir is None:
         return [export(config, request).summary()]
