@@ -65,29 +65,45 @@ def decide(
     out["majority"] = out["majority"].astype(object).where(out["majority"].notna(), None)
     pending = out["n_submitted"] < min_submitted
     if template == "instruction":
-        out["corrected_response"] = out["record_id"].map(_corrections(submitted, deciding))
-        out["corrected_response"] = out["corrected_response"].astype(object)
-        out.loc[out["corrected_response"].isna(), "corrected_response"] = None
-        has_fix = out["corrected_response"].notna()
-        choices = [
-            pending,
-            out["majority"] == "keep",
-            out["majority"] == "drop",
-            (out["majority"] == "fix") & has_fix,
-            out["majority"] == "fix",
-        ]
-        decisions = ["pending", "approved", "rejected", "approved", "needs_fix"]
-        out.loc[pending | (out["majority"] != "fix"), "corrected_response"] = None
+        choices, decisions = _instruction_rule(out, submitted, deciding, pending)
     else:
-        side = out["majority"].isin(["a", "b"])
-        out["preferred"] = out["majority"].where(side & ~pending, None)
-        for question in ("rating_a", "rating_b"):
-            means = _mean_values(_answers(submitted, question))
-            out[f"human_{question}"] = out["record_id"].map(means).astype(object)
-            out.loc[out[f"human_{question}"].isna(), f"human_{question}"] = None
-        choices, decisions = [pending, side], ["pending", "approved"]
+        choices, decisions = _preference_rule(out, submitted, pending)
     out["decision"] = np.select(choices, decisions, default="tie")
     return out[_columns(template)]
+
+
+def _instruction_rule(
+    out: pd.DataFrame, submitted: pd.DataFrame, deciding: pd.DataFrame, pending: pd.Series
+) -> tuple[list[pd.Series], list[str]]:
+    """Keep approves, drop rejects, fix approves with a correction (else needs_fix); adds
+    `corrected_response` to `out`. The conditions and their decisions, first match wins."""
+    out["corrected_response"] = out["record_id"].map(_corrections(submitted, deciding))
+    out["corrected_response"] = out["corrected_response"].astype(object)
+    out.loc[out["corrected_response"].isna(), "corrected_response"] = None
+    has_fix = out["corrected_response"].notna()
+    choices = [
+        pending,
+        out["majority"] == "keep",
+        out["majority"] == "drop",
+        (out["majority"] == "fix") & has_fix,
+        out["majority"] == "fix",
+    ]
+    out.loc[pending | (out["majority"] != "fix"), "corrected_response"] = None
+    return choices, ["pending", "approved", "rejected", "approved", "needs_fix"]
+
+
+def _preference_rule(
+    out: pd.DataFrame, submitted: pd.DataFrame, pending: pd.Series
+) -> tuple[list[pd.Series], list[str]]:
+    """A side (`a`/`b`) approves, anything else is a tie; adds `preferred` and the mean
+    human ratings to `out`."""
+    side = out["majority"].isin(["a", "b"])
+    out["preferred"] = out["majority"].where(side & ~pending, None)
+    for question in ("rating_a", "rating_b"):
+        means = _mean_values(_answers(submitted, question))
+        out[f"human_{question}"] = out["record_id"].map(means).astype(object)
+        out.loc[out[f"human_{question}"].isna(), f"human_{question}"] = None
+    return [pending, side], ["pending", "approved"]
 
 
 def _columns(template: Template) -> list[str]:
