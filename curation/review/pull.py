@@ -163,16 +163,42 @@ def _pull(client: rg.Argilla, found: rg.Dataset, cache_root: Path) -> Pulled:
     server = hashlib.sha256(client.api_url.encode()).hexdigest()[:12]
     private_dir(cache_root)  # records and responses: 0600 files in 0700 folders
     cache = private_dir(cache_root / server / dataset_id)
-    info = http.get(f"/api/v1/datasets/{dataset_id}")
-    activity = info.get("last_activity_at")
-    total = record_count(client, dataset_id)
+    activity = http.get(f"/api/v1/datasets/{dataset_id}").get("last_activity_at")
     state, cached = _load(cache, dataset_id)
     types, values, names = _questions(found)
+    records, fetched, full = _fetch(http, client, dataset_id, state, cached, activity, names)
+    users = _users(http, state, records)
+    _save(cache, dataset_id, records, activity, users)
+    return Pulled(
+        dataset=found.name,
+        workspace=found.workspace.name,
+        dataset_id=dataset_id,
+        api_url=client.api_url,
+        template=template_of(found),
+        min_submitted=int(found.settings.distribution.min_submitted),
+        question_types=types,
+        question_values=values,
+        records=records,
+        responses=tidy_responses(found.name, records, types, users),
+        fetched=fetched,
+        full=full,
+    )
 
-    if state is None or cached is None:
-        fetched = list(_list_all(http, dataset_id))
-        records, full = _to_frame(fetched, names), True
-    else:
+
+def _fetch(
+    http: ArgillaREST,
+    client: rg.Argilla,
+    dataset_id: str,
+    state: dict[str, Any] | None,
+    cached: pd.DataFrame | None,
+    activity: str | None,
+    names: dict[str, str],
+) -> tuple[pd.DataFrame, int, bool]:
+    """The dataset's records: what changed since the cached pull merged into it, or all of
+    them (no cache, or the record count says the merge missed something). Also how many
+    records were fetched, and whether it was a full read."""
+    if state is not None and cached is not None:
+        total = record_count(client, dataset_id)  # before the searches, as they saw it
         fetched = []
         responded = activity != state["last_activity_at"]
         if responded:
@@ -183,15 +209,17 @@ def _pull(client: rg.Argilla, found: rg.Dataset, cache_root: Path) -> Pulled:
         since = _since(state["max_updated_at"], unanswered_only=responded)
         fetched += list(_search(http, dataset_id, since))
         records = _merge(cached, _to_frame(fetched, names))
-        full = False
-        if len(records) != total:
-            log.info(
-                "record count changed on the server (%s != %s): full read", len(records), total
-            )
-            fetched = list(_list_all(http, dataset_id))
-            records, full = _to_frame(fetched, names), True
+        if len(records) == total:
+            return records, len(fetched), False
+        log.info("record count changed on the server (%s != %s): full read", len(records), total)
+    fetched = list(_list_all(http, dataset_id))
+    return _to_frame(fetched, names), len(fetched), True
 
-    users = _users(http, state, records)
+
+def _save(
+    cache: Path, dataset_id: str, records: pd.DataFrame, activity: str | None, users: Any
+) -> None:
+    """The records and where the next pull starts from, private to the user."""
     stamps = pd.to_datetime(records["updated_at"], format="ISO8601")
     max_updated = stamps.max().isoformat() if len(records) else None
     write_parquet(
@@ -207,20 +235,6 @@ def _pull(client: rg.Argilla, found: rg.Dataset, cache_root: Path) -> Pulled:
         },
         cache / "state.json",
         mode=0o600,
-    )
-    return Pulled(
-        dataset=found.name,
-        workspace=found.workspace.name,
-        dataset_id=dataset_id,
-        api_url=client.api_url,
-        template=template_of(found),
-        min_submitted=int(found.settings.distribution.min_submitted),
-        question_types=types,
-        question_values=values,
-        records=records,
-        responses=tidy_responses(found.name, records, types, users),
-        fetched=len(fetched),
-        full=full,
     )
 
 

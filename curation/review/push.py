@@ -295,39 +295,13 @@ def _preference_record(row: dict[str, Any], priority: float, disagreement: float
     side = chosen_side(record_id)
     other = "b" if side == "a" else "a"
     agent = str(row["judge_model"]) if isinstance(row["judge_model"], str) else None
-    chosen_index, rejected_index = row.get("chosen_index"), row.get("rejected_index")
-    by_role = {
-        "chosen": {
-            "text": row["chosen"],
-            "rating": _number(row["chosen_rating"]),
-            "distribution": _item(row, "rating_distributions", chosen_index),
-            "model": _item(row, "generation_models", chosen_index),
-        },
-        "rejected": {
-            "text": row["rejected"],
-            "rating": _number(row["rejected_rating"]),
-            "distribution": _item(row, "rating_distributions", rejected_index),
-            "model": _item(row, "generation_models", rejected_index),
-        },
-    }
-    sides = {side: by_role["chosen"], other: by_role["rejected"]}
+    chosen, rejected = _response(row, "chosen"), _response(row, "rejected")
+    sides = {side: chosen, other: rejected}
     margin = _number(row.get("margin"))
-    if margin is None and None not in (by_role["chosen"]["rating"], by_role["rejected"]["rating"]):
-        margin = by_role["chosen"]["rating"] - by_role["rejected"]["rating"]
+    if margin is None and None not in (chosen["rating"], rejected["rating"]):
+        margin = chosen["rating"] - rejected["rating"]
     tie = bool(row["tie"]) if "tie" in row and pd.notna(row["tie"]) else margin == 0
-    uncertainty = _number(row.get("judge_uncertainty"))
-    suggestions: dict[str, tuple[Any, float | None, str | None]] = {
-        "preferred": (
-            "tie" if tie else side,
-            None if tie or uncertainty is None else round(1 - uncertainty, 6),
-            agent,
-        )
-    }
-    for name in ("a", "b"):
-        rating = _rating(sides[name]["rating"])
-        if rating is not None:
-            score = _probability(sides[name]["distribution"], rating)
-            suggestions[f"rating_{name}"] = (rating, score, agent)
+    suggestions = _preference_suggestions(row, sides, side if not tie else "tie", agent)
     metadata = {
         **_common_metadata(row),
         "priority": priority,
@@ -351,6 +325,36 @@ def _preference_record(row: dict[str, Any], priority: float, disagreement: float
         metadata=_clean(metadata, "preference"),
         suggestions=suggestions,
     )
+
+
+def _response(row: dict[str, Any], role: str) -> dict[str, Any]:
+    """The `chosen` or `rejected` response: its text, the judge's rating and distribution,
+    and the model that wrote it."""
+    index = row.get(f"{role}_index")
+    return {
+        "text": row[role],
+        "rating": _number(row[f"{role}_rating"]),
+        "distribution": _item(row, "rating_distributions", index),
+        "model": _item(row, "generation_models", index),
+    }
+
+
+def _preference_suggestions(
+    row: dict[str, Any], sides: dict[str, dict[str, Any]], preferred: str, agent: str | None
+) -> dict[str, tuple[Any, float | None, str | None]]:
+    """The AI's answers: the preferred side (scored 1 - judge uncertainty; a tie is not
+    scored) and each side's rating with its probability."""
+    uncertainty = _number(row.get("judge_uncertainty"))
+    score = None if preferred == "tie" or uncertainty is None else round(1 - uncertainty, 6)
+    suggestions: dict[str, tuple[Any, float | None, str | None]] = {
+        "preferred": (preferred, score, agent)
+    }
+    for name in ("a", "b"):
+        rating = _rating(sides[name]["rating"])
+        if rating is not None:
+            probability = _probability(sides[name]["distribution"], rating)
+            suggestions[f"rating_{name}"] = (rating, probability, agent)
+    return suggestions
 
 
 # --- writing ---------------------------------------------------------------------------
