@@ -185,6 +185,33 @@ def review_records(pulled: Pulled, decided: pd.DataFrame | None = None) -> pd.Da
     return frame[list(REVIEW_RECORD_COLUMNS)].reset_index(drop=True)
 
 
+# The columns `reviewed_rows` gives for both templates ("deita_quality" becomes "quality").
+COMMON_COLUMNS = (
+    "record_id",
+    "argilla_id",
+    "dataset",
+    "instruction",
+    "decision",
+    "approved_by",
+    "escalation",
+    "adjudicator",
+    "n_submitted",
+    "votes",
+    "ai_agrees",
+    "source",
+    "judge_model",
+    "deita_score",
+    "complexity",
+    "deita_quality",
+    "judge_uncertainty",
+    "selection_rank",
+    "nn_similarity",
+    "priority",
+    "pii_kinds",
+    "contaminated_by",
+)
+
+
 def reviewed_rows(
     client: rg.Argilla,
     dataset_name: str,
@@ -229,34 +256,10 @@ def reviewed_rows(
     if decided.empty:
         return template, decided
     decided = decided.assign(dataset=pulled.dataset, votes=decided["votes"].map(json.dumps))
-    common = [
-        "record_id",
-        "argilla_id",
-        "dataset",
-        "instruction",
-        "decision",
-        "approved_by",
-        "escalation",
-        "adjudicator",
-        "n_submitted",
-        "votes",
-        "ai_agrees",
-        "source",
-        "judge_model",
-        "deita_score",
-        "complexity",
-        "deita_quality",
-        "judge_uncertainty",
-        "selection_rank",
-        "nn_similarity",
-        "priority",
-        "pii_kinds",
-        "contaminated_by",
-    ]
     rows = (
-        _instruction_rows(decided, common)
+        _instruction_rows(decided, list(COMMON_COLUMNS))
         if template == "instruction"
-        else _preference_rows(decided, common)
+        else _preference_rows(decided, list(COMMON_COLUMNS))
     )
     return template, nulls_as_none(rows.rename(columns={"deita_quality": "quality"}))
 

@@ -183,45 +183,50 @@ def plan(
     decided = frame[frame["human_decided"]]
     by_source = measured_agreement(decided, "source") if "source" in frame else None
     by_band = measured_agreement(decided, "score_band")
-
-    def disagreement(table: pd.DataFrame | None, keys: pd.Series) -> pd.Series:
-        if table is None or table.empty:
-            return pd.Series(np.nan, index=keys.index)
-        usable = table[table["decided"] >= MIN_MEASURED]
-        return 1 - keys.map(usable["agreement"]).astype(float)
-
-    parts = [disagreement(by_band, band)]
+    parts = [_disagreement(by_band, band)]
     if by_source is not None:
-        parts.append(disagreement(by_source, frame["source"]))
-    measured = pd.concat(parts, axis=1).mean(axis=1, skipna=True)
-
+        parts.append(_disagreement(by_source, frame["source"]))
     signal_frame = signals(frame, template)
-    signal_frame["measured_disagreement"] = measured
+    signal_frame["measured_disagreement"] = pd.concat(parts, axis=1).mean(axis=1, skipna=True)
     new_priority = priority(signal_frame, weights)
-
     auto = pd.Series(False, index=frame.index)
     if policy.enabled and not by_band.empty:
-        measured = measured_agreement(decided, "score_band", policy.min_decided)
-        trusted = measured[
-            (measured["decided"] >= policy.min_decided)
-            & (measured["agreement"] >= policy.min_agreement)
-        ].index
-        auto = (
-            ~frame["human_decided"]
-            & frame["ai_outcome"].isin(["a", "b", "keep"])
-            & (pd.to_numeric(frame["ai_confidence"], errors="coerce") >= policy.min_confidence)
-            & band.isin(trusted)
-            & (band != NO_BAND)
-        )
-    new_priority = new_priority.where(~auto, 0.0)
+        auto = _auto_approved(frame, decided, policy)
     return RoutePlan(
-        priority=new_priority,
+        priority=new_priority.where(~auto, 0.0),
         score_band=band,
         auto=auto,
         agreement={
             "score_band": _as_dict(by_band),
             "source": _as_dict(by_source) if by_source is not None else {},
         },
+    )
+
+
+def _disagreement(table: pd.DataFrame | None, keys: pd.Series) -> pd.Series:
+    """Per record, 1 - the agreement measured in its group (NaN where too few decided)."""
+    if table is None or table.empty:
+        return pd.Series(np.nan, index=keys.index)
+    usable = table[table["decided"] >= MIN_MEASURED]
+    return 1 - keys.map(usable["agreement"]).astype(float)
+
+
+def _auto_approved(
+    frame: pd.DataFrame, decided: pd.DataFrame, policy: AutoApprovalConfig
+) -> pd.Series:
+    """The undecided records the AI would keep, confidently, in a band people trust."""
+    measured = measured_agreement(decided, "score_band", policy.min_decided)
+    trusted = measured[
+        (measured["decided"] >= policy.min_decided)
+        & (measured["agreement"] >= policy.min_agreement)
+    ].index
+    band = frame["score_band"]
+    return (
+        ~frame["human_decided"]
+        & frame["ai_outcome"].isin(["a", "b", "keep"])
+        & (pd.to_numeric(frame["ai_confidence"], errors="coerce") >= policy.min_confidence)
+        & band.isin(trusted)
+        & (band != NO_BAND)
     )
 
 
