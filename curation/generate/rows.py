@@ -226,20 +226,10 @@ def preference_row(
     generations: list[str] = list(row.get("generations") or [])
     count = len(generations)
     ratings = _per_candidate(row, "ratings", count)
-    reasons = _per_candidate(row, "rating_null_reasons", count)
-    if row.get("ratings") is None and count:
-        reasons = [STEP_FAILED] * count
     distributions = _per_candidate(row, "rating_distributions", count)
     qualities = _per_candidate(row, "qualities", count)
-    quality_reasons = _per_candidate(row, "quality_null_reasons", count)
-    if row.get("qualities") is None and count:
-        quality_reasons = [STEP_FAILED] * count
     complexity = row.get("complexity")
-    complexity_reason = row.get("complexity_null_reason")
-    if complexity is None and complexity_reason is None:
-        complexity_reason = STEP_FAILED
     labels = list(row.get("candidate_labels") or [])
-
     pair = _pair(generations, ratings, distributions, tie_margin)
     chosen_index = pair["chosen_index"]
     quality = qualities[chosen_index] if chosen_index is not None else None
@@ -273,10 +263,8 @@ def preference_row(
         "rating_stds": [distribution_std(d) for d in distributions],
         "rating_distributions": distributions,
         "rating_methods": _per_candidate(row, "rating_methods", count),
-        "rating_null_reasons": reasons,
         "qualities": qualities,
-        "quality_null_reasons": quality_reasons,
-        "complexity_null_reason": complexity_reason,
+        **_null_reasons(row, count),
         "pair_null_reason": pair["null_reason"],
         "generation_truncated": [
             bool(t) for t in _per_candidate(row, "generation_truncated", count)
@@ -284,6 +272,24 @@ def preference_row(
         "dropped_candidates": list(row.get("dropped_candidates") or []),
         "generation_params": [to_json(candidate_params.get(label, {})) for label in labels],
         "judge_params": to_json(judge_params),
+    }
+
+
+def _null_reasons(row: dict[str, Any], count: int) -> dict[str, Any]:
+    """Why each rating, quality and the complexity is null (a failed step: all of them)."""
+    reasons = _per_candidate(row, "rating_null_reasons", count)
+    if row.get("ratings") is None and count:
+        reasons = [STEP_FAILED] * count
+    quality_reasons = _per_candidate(row, "quality_null_reasons", count)
+    if row.get("qualities") is None and count:
+        quality_reasons = [STEP_FAILED] * count
+    complexity_reason = row.get("complexity_null_reason")
+    if row.get("complexity") is None and complexity_reason is None:
+        complexity_reason = STEP_FAILED
+    return {
+        "rating_null_reasons": reasons,
+        "quality_null_reasons": quality_reasons,
+        "complexity_null_reason": complexity_reason,
     }
 
 
