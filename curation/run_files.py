@@ -45,7 +45,7 @@ class RunFile:
 
 
 GENERATE = "curate generate --run {run}"
-HYGIENE_COMMAND = "curate hygiene --run {run}"
+HYGIENE_CMD = "curate hygiene --run {run}"
 SELECT = "curate select --run {run}"
 PULL = "curate pull --run {run}"
 
@@ -55,18 +55,8 @@ RUN_FILES: dict[str, RunFile] = {
         RunFile(MANIFEST, "the run manifest (stages, counts, timings)", "every stage", GENERATE),
         RunFile(INSTRUCTIONS, "generated instructions", "instructions", GENERATE),
         RunFile(PREFERENCES, "judged preference pairs", "preferences", GENERATE),
-        RunFile(
-            HYGIENE,
-            "per row: near-duplicate of, benchmark overlap, PII kinds, why dropped",
-            "hygiene",
-            HYGIENE_COMMAND,
-        ),
-        RunFile(
-            HYGIENE_KEPT,
-            "the rows hygiene kept (redacted if asked): what selection reads",
-            "hygiene",
-            HYGIENE_COMMAND,
-        ),
+        RunFile(HYGIENE, "per row: duplicate, overlap, PII, why dropped", "hygiene", HYGIENE_CMD),
+        RunFile(HYGIENE_KEPT, "rows hygiene kept (selection reads them)", "hygiene", HYGIENE_CMD),
         RunFile(EMBEDDINGS, "instruction embeddings", "select", SELECT),
         RunFile(SELECTED, "rows kept by the diversity filter", "select", SELECT),
         RunFile(REJECTED, "rows the diversity filter dropped", "select", SELECT),

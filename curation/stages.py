@@ -19,29 +19,13 @@ How to add a stage
 1. Name its output files in `curation/run_files.py` (`RUN_FILES`: what each holds, the
    stage and the command that write it); the dashboard's notices and the README use that.
 2. Write a `Stage` subclass (a dataclass holding the config and options) beside the code
-   it calls, for example `curation/hygiene/stage.py`::
-
-       @dataclass
-       class HygieneStage(Stage):
-           name = "hygiene"
-           section = "hygiene"
-           reads = (PREFERENCES,)
-           writes = (HYGIENE,)
-           config: Config
-
-           def settings(self) -> Any:
-               return self.config.hygiene.model_dump(mode="json")
-
-           def run(self, ctx: StageContext) -> None:
-               rows = ...  # read ctx.path(PREFERENCES), do the work
-               ctx.write_parquet(HYGIENE, rows)
-               ctx.counts.update(rows=rows.num_rows)
-
-           def summary(self, counts: dict[str, Any]) -> str:
-               return f"{counts['rows']} rows checked"
-
-   `run` raises `StageSkipped("why")` when there is nothing to do, `CurationError` for
-   bad input (one line, before anything is written).
+   it calls; `HygieneStage` in `curation/hygiene/stage.py` is a small one to copy. It
+   declares `name`, `section`, `reads` and `writes` (names from `run_files`), and has
+   `settings()` (what else makes its outputs), `run(ctx)` (read `ctx.path(NAME)`, write
+   `ctx.write_parquet(NAME, table)`, count into `ctx.counts`) and `summary(counts)` (one
+   line). `check(run)` may read and check its input before anything is written. `run`
+   raises `StageSkipped("why")` when there is nothing to do, `CurationError` for bad
+   input (one line, before anything is written).
 3. A `curate` command with `--run` that builds it and calls `run_stage` (see `cli.py`),
    and a step in `curation.demo.STEPS` in the order of the loop.
 4. Tests: the stage through its command on a run directory; `tests/test_stages.py`

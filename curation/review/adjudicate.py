@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from curation.config import Config, ReviewConfig
+from curation.config import ReviewConfig
 from curation.errors import CurationError
 from curation.review import adjudication
 from curation.review.connection import argilla_errors, connect
@@ -34,10 +34,15 @@ from curation.review.datasets import dataset_url, lookup, quietly
 from curation.review.pull import Pulled, pull
 from curation.review.push import ensure_dataset, ensure_workspace
 from curation.review.records import decisions
-from curation.review.stages import run_datasets, run_workspace, selected_pairs
-from curation.review.templates import DECIDING_QUESTION, FIELDS, Template
-from curation.run_files import SELECTED
-from curation.stages import Stage
+from curation.review.stages import DatasetsStage, selected_pairs
+from curation.review.templates import (
+    DECIDING_QUESTION,
+    FIELD_TITLES,
+    FIELDS,
+    Template,
+    corrected_response_question,
+    text_fields,
+)
 
 if TYPE_CHECKING:
     import argilla as rg
@@ -62,13 +67,7 @@ HOW: dict[Template, str] = {
     "  full corrected response in **corrected_response** (exported instead).",
 }
 
-TITLES = {
-    "instruction": "Instruction",
-    "response": "Response",
-    "response_a": "Response A",
-    "response_b": "Response B",
-    adjudication.ANSWERS_FIELD: "Earlier answers (reviewers and the AI)",
-}
+TITLES = {**FIELD_TITLES, adjudication.ANSWERS_FIELD: "Earlier answers (reviewers and the AI)"}
 
 
 @dataclass
@@ -101,23 +100,12 @@ class AdjudicateResult:
 
 
 @dataclass
-class AdjudicateStage(Stage):
+class AdjudicateStage(DatasetsStage):
     """`curate adjudicate`: escalate each dataset's unsettled records (the run's datasets
-    with `--run R` alone). Talks to Argilla, so `live`: it runs every time."""
+    with `--run R` alone)."""
 
     name = "adjudicate"
-    section = "review"
-    live = True
-    config: Config
-    datasets: list[str] | None = None  # None: the run's datasets
-    workspace: str | None = None
     results: dict[str, AdjudicateResult] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.reads = (SELECTED,) if self.datasets is None else ()
-
-    def settings(self) -> Any:
-        return self.config.review.model_dump(mode="json")
 
     def run(self, ctx: StageContext) -> None:
         if self.datasets is None:
@@ -133,10 +121,9 @@ class AdjudicateStage(Stage):
     def escalate(self) -> dict[str, AdjudicateResult]:
         """Each dataset in turn (`curate adjudicate --dataset` without a run calls this)."""
         client = connect(self.config)
-        workspace = run_workspace(self.config, self.datasets, self.workspace)
-        for name in self.datasets or [name for name, _ in run_datasets(self.config)]:
+        for name in self.names():
             with argilla_errors(f"adjudicating {name!r} on Argilla", client):
-                self.results[name] = adjudicate(client, self.config.review, name, workspace)
+                self.results[name] = adjudicate(client, self.config.review, name, self.where())
         return self.results
 
     def summary(self, counts: dict[str, Any]) -> str:
@@ -315,10 +302,7 @@ def settings_dataset(
     import argilla as rg
 
     c = {"client": client}
-    fields = [
-        rg.TextField(**c, name=n, title=TITLES[n], use_markdown=True)
-        for n in adjudication.fields_of(template)
-    ]
+    fields = text_fields(client, adjudication.fields_of(template), TITLES)
     deciding = DECIDING_QUESTION[template]
     labels = ("a", "b", "tie") if template == "preference" else ("keep", "fix", "drop")
     questions: list[Any] = [
@@ -327,15 +311,7 @@ def settings_dataset(
         )
     ]
     if template == "instruction":
-        questions.append(
-            rg.TextQuestion(
-                **c,
-                name="corrected_response",
-                title="With fix: the corrected response",
-                required=False,
-                use_markdown=True,
-            )
-        )
+        questions.append(corrected_response_question(client))
     questions.append(
         rg.TextQuestion(**c, name=adjudication.NOTE_QUESTION, title="Why", required=False)
     )

@@ -220,18 +220,15 @@ class PushStage(Stage):
 
 
 @dataclass
-class PullStage(Stage):
-    """Pull datasets' reviews into the run's feedback and review-record tables."""
+class DatasetsStage(Stage):
+    """A review stage over Argilla datasets: named ones, or the run's own (which mirror its
+    selection, so it then reads `selected.parquet`). Talks to Argilla: `live`."""
 
-    name = "pull"
     section = "review"
     live = True
-    writes = (FEEDBACK, REVIEW_RECORDS)
     config: Config
-    datasets: list[str] | None = None  # None: the run's datasets (they mirror its selection)
+    datasets: list[str] | None = None  # None: the run's datasets
     workspace: str | None = None
-    output: Path | None = None  # `curate pull --output`: this dataset's feedback there too
-    pulled: dict[str, Pulled] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.reads = (SELECTED,) if self.datasets is None else ()
@@ -239,16 +236,29 @@ class PullStage(Stage):
     def names(self) -> list[str]:
         return self.datasets or [name for name, _ in run_datasets(self.config)]
 
+    def where(self) -> str | None:
+        """The workspace of the datasets (the configured one for the run's own)."""
+        return run_workspace(self.config, self.datasets, self.workspace)
+
     def settings(self) -> Any:
         return self.config.review.model_dump(mode="json")
+
+
+@dataclass
+class PullStage(DatasetsStage):
+    """Pull datasets' reviews into the run's feedback and review-record tables."""
+
+    name = "pull"
+    writes = (FEEDBACK, REVIEW_RECORDS)
+    output: Path | None = None  # `curate pull --output`: this dataset's feedback there too
+    pulled: dict[str, Pulled] = field(default_factory=dict)
 
     def run(self, ctx: StageContext) -> None:
         if self.datasets is None:
             selected_pairs(ctx.run)  # nothing pushed: nothing to pull
         client = connect(self.config)
-        workspace = run_workspace(self.config, self.datasets, self.workspace)
         for name in self.names():
-            pulled = pull(client, name, workspace)
+            pulled = pull(client, name, self.where())
             if self.output is not None:
                 write_feedback(pulled, self.output)
             decided = write_run_files(ctx.run, pulled, self.config.review)
@@ -266,24 +276,17 @@ class PullStage(Stage):
 
 
 @dataclass
-class AgreementStage(Stage):
+class AgreementStage(DatasetsStage):
     """`agreement/<dataset>.json`: how far the AI judge agrees with people, per dataset."""
 
     name = "agreement"
-    section = "review"
-    live = True
-    config: Config
-    datasets: list[str] | None = None  # None: the run's datasets
-    workspace: str | None = None
     alpha_level: str | None = None
     pulled: dict[str, Pulled] = field(default_factory=dict)  # from the pull just before
     results: dict[str, Agreement] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self.writes = tuple(agreement_file(name) for name in self.names())
-
-    def names(self) -> list[str]:
-        return self.datasets or [name for name, _ in run_datasets(self.config)]
 
     def settings(self) -> Any:
         return {"alpha_level": self.alpha_level}
@@ -297,9 +300,7 @@ class AgreementStage(Stage):
             pulled = self.pulled.get(name)
             if pulled is None:
                 client = client or connect(self.config)
-                pulled = pull(
-                    client, name, run_workspace(self.config, self.datasets, self.workspace)
-                )
+                pulled = pull(client, name, self.where())
             result = compute_agreement(
                 pulled.responses,
                 name,

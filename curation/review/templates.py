@@ -29,6 +29,12 @@ FIELDS: dict[Template, tuple[str, ...]] = {
     "instruction": ("instruction", "response"),
     "preference": ("instruction", "response_a", "response_b"),
 }
+FIELD_TITLES = {
+    "instruction": "Instruction",
+    "response": "Response",
+    "response_a": "Response A",
+    "response_b": "Response B",
+}
 # The question whose majority decides a record (consensus.decide).
 DECIDING_QUESTION: dict[Template, str] = {"instruction": "verdict", "preference": "preferred"}
 QUESTIONS: dict[Template, dict[str, str]] = {
@@ -177,20 +183,10 @@ def settings(
     import argilla as rg
 
     c = {"client": client}  # the SDK would otherwise use its last-created client
-
+    fields = text_fields(client, FIELDS[template], FIELD_TITLES)
     if template == "instruction":
-        fields = [
-            rg.TextField(**c, name="instruction", title="Instruction", use_markdown=True),
-            rg.TextField(**c, name="response", title="Response", use_markdown=True),
-        ]
         questions = [
-            rg.RatingQuestion(
-                **c,
-                name="quality",
-                title="How good is the response (1 = wrong, 5 = excellent)?",
-                values=RATING_VALUES,
-                required=False,
-            ),
+            _rating(client, "quality", "How good is the response (1 = wrong, 5 = excellent)?"),
             rg.LabelQuestion(
                 **c,
                 name="verdict",
@@ -198,20 +194,9 @@ def settings(
                 labels={"keep": "keep", "fix": "fix", "drop": "drop"},
                 required=True,
             ),
-            rg.TextQuestion(
-                **c,
-                name="corrected_response",
-                title="With fix: the corrected response",
-                required=False,
-                use_markdown=True,
-            ),
+            corrected_response_question(client),
         ]
     else:
-        fields = [
-            rg.TextField(**c, name="instruction", title="Instruction", use_markdown=True),
-            rg.TextField(**c, name="response_a", title="Response A", use_markdown=True),
-            rg.TextField(**c, name="response_b", title="Response B", use_markdown=True),
-        ]
         questions = [
             rg.LabelQuestion(
                 **c,
@@ -220,20 +205,8 @@ def settings(
                 labels={"a": "a", "b": "b", "tie": "tie"},
                 required=True,
             ),
-            rg.RatingQuestion(
-                **c,
-                name="rating_a",
-                title="How good is response A (1-5)?",
-                values=RATING_VALUES,
-                required=False,
-            ),
-            rg.RatingQuestion(
-                **c,
-                name="rating_b",
-                title="How good is response B (1-5)?",
-                values=RATING_VALUES,
-                required=False,
-            ),
+            _rating(client, "rating_a", "How good is response A (1-5)?"),
+            _rating(client, "rating_b", "How good is response B (1-5)?"),
             rg.TextQuestion(**c, name="rationale", title="Why (optional)", required=False),
         ]
     vectors = (
@@ -255,6 +228,39 @@ def settings(
         vectors=vectors,
         distribution=rg.TaskDistribution(min_submitted=min_submitted),
         allow_extra_metadata=False,
+    )
+
+
+def text_fields(
+    client: rg.Argilla, names: tuple[str, ...], titles: dict[str, str]
+) -> list[rg.TextField]:
+    """Markdown text fields, in order, with their titles."""
+    import argilla as rg
+
+    return [
+        rg.TextField(client=client, name=name, title=titles[name], use_markdown=True)
+        for name in names
+    ]
+
+
+def corrected_response_question(client: rg.Argilla) -> rg.TextQuestion:
+    """Where a reviewer (or an adjudicator) writes the corrected response of a `fix`."""
+    import argilla as rg
+
+    return rg.TextQuestion(
+        client=client,
+        name="corrected_response",
+        title="With fix: the corrected response",
+        required=False,
+        use_markdown=True,
+    )
+
+
+def _rating(client: rg.Argilla, name: str, title: str) -> rg.RatingQuestion:
+    import argilla as rg
+
+    return rg.RatingQuestion(
+        client=client, name=name, title=title, values=RATING_VALUES, required=False
     )
 
 
