@@ -5,6 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
+from curation import run_files
 from curation.run_files import RUN_FILES
 from dashboards.data import Selection, UnreadableFile, stamp
 
@@ -17,7 +18,7 @@ def selection() -> Selection:
 
 
 def command_for(name: str, selection: Selection) -> str:
-    return RUN_FILES[name].command.format(run=selection.run)
+    return run_files.command_for(name, selection.run)
 
 
 def missing(selection: Selection, *names: str) -> list[str]:
