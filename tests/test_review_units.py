@@ -12,7 +12,8 @@ from curation.config import AutoApprovalConfig, RoutingWeights
 from curation.errors import CurationError
 from curation.review import routing
 from curation.review.pull import Pulled, tidy_responses
-from curation.review.push import chosen_side, plan_records, read_rows
+from curation.review.push import chosen_side, plan_records
+from curation.review.push_input import read_rows
 from curation.review.records import decisions
 from curation.review.templates import check_template
 

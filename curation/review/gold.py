@@ -26,7 +26,8 @@ import pandas as pd
 
 from curation.config import RoutingWeights
 from curation.errors import CurationError
-from curation.review.push import REQUIRED, PlannedRecord, check_rows, chosen_side, plan_records
+from curation.review.push import PlannedRecord, chosen_side, plan_records
+from curation.review.push_input import REQUIRED, check_rows
 from curation.review.templates import TEMPLATES, Template
 
 COLUMNS: dict[Template, tuple[str, ...]] = {

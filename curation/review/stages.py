@@ -29,7 +29,8 @@ from curation.review.connection import argilla_errors, connect
 from curation.review.datasets import lookup
 from curation.review.gold import read_gold
 from curation.review.pull import Pulled, pull
-from curation.review.push import PushResult, check_rows, read_rows
+from curation.review.push import PushResult
+from curation.review.push_input import check_rows, read_rows
 from curation.review.templates import Template, check_template
 from curation.run_files import FEEDBACK, REVIEW_RECORDS, SELECTED, agreement_file
 from curation.runs import RunDir, check_writable, write_error, write_json, write_parquet
