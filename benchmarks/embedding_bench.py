@@ -10,10 +10,13 @@ and combined, so there are many near-duplicates for the Deita filter to decide a
   backend keeps too;
 - peak RSS of embedding N and 4N texts in fresh processes (memory flat in N: only the
   output matrix grows);
-- one single-threaded worker's texts/s per backend (the per-actor rate of the Ray engine);
+- with `--ray`: `selection.engine: ray` on a local Ray with 2 single-threaded actors, texts/s
+  per actor (actor start-up included), and what 10 nodes would take for 10 million rows;
 - the load average beside every timed figure (the CPU is shared).
 
-    .venv/bin/python benchmarks/embedding_bench.py [--texts 10000] [--rounds 2]
+Every throughput figure is one thread (CPU time), i.e. the rate of one Ray actor.
+
+    .venv/bin/python benchmarks/embedding_bench.py [--texts 10000] [--rounds 2] [--ray]
 """
 
 from __future__ import annotations
@@ -166,6 +169,33 @@ def child(backend: str, count: int, export_root: str) -> None:
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
 
 
+def ray_rate(texts: list[str], backend: str, export_root: Path, workers: int = 2) -> None:
+    """`selection.engine: ray` on a local Ray: texts/s per actor, and 10 nodes x 10M rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import ray
+
+    from curation.selection.ray_embed import embed_with_ray
+
+    source = export_root / "ray-input.parquet"
+    pq.write_table(pa.table({"id": range(len(texts)), "text": texts}), source)
+    ray.init(num_cpus=workers + 1, include_dashboard=False, log_to_driver=False)
+    try:
+        done = embed_with_ray(
+            source, "text", export_root / "ray-cache.parquet", backend=backend, workers=workers
+        )
+    finally:
+        ray.shutdown()
+    per_actor = done.computed / done.seconds / workers
+    # A 10-node cluster of such 2-core machines: one actor per core (the driver reads).
+    hours = 10_000_000 / (per_actor * 2 * 10) / 3600
+    print(
+        f"\nray, {backend}, {workers} actors: {done.line()}; {per_actor:.0f} texts/s per "
+        f"actor (start-up included), load {load():.1f}\n  10 nodes x 2 actors, 10M texts: "
+        f"about {hours:.1f} h at this rate"
+    )
+
+
 def distinct_texts(count: int) -> list[str]:
     return list(dict.fromkeys(bench_texts(3 * count)))[:count]
 
@@ -175,6 +205,7 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--threshold", type=float, default=0.9)
+    parser.add_argument("--ray", metavar="BACKEND", help="also time selection.engine: ray")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -208,6 +239,8 @@ def main() -> None:
                 f"(+{(sizes[1] - sizes[0]) * 1024:.0f} MiB; the vectors alone "
                 f"+{(len(texts) - small) * 384 * 4 / 2**20:.0f} MiB), load {load():.1f}"
             )
+        if args.ray:
+            ray_rate(texts, args.ray, export_root)
 
 
 if __name__ == "__main__":
