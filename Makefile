@@ -17,8 +17,9 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 demo: install
 	$(VENV)/bin/curate demo
 
+# Two workers: most of the suite waits on a server, the browser or the local LLM.
 test: install
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n 2
 
 lint: install
 	$(VENV)/bin/ruff check .
