@@ -262,6 +262,24 @@ def test_ports_off_the_range_are_refused(tmp_path, command, port) -> None:
     assert not home.exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["llm", "start", "--port", "abc"], "Invalid value for '--port'"),
+        (["select", "--bogus"], "No such option: --bogus (see: curate select --help)"),
+        (["judge", "eval"], "Missing option '--pairs'"),
+        (["nosuch"], "No such command 'nosuch'"),
+    ],
+)
+def test_usage_errors_are_one_line_naming_the_option(tmp_path, args, expected) -> None:
+    result = curate(*args, cwd=tmp_path, env={"CURATION_HOME": str(tmp_path / "home")})
+    assert result.returncode == 2, result.stderr  # click's exit status for usage errors
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+    assert lines[0].startswith("error: ")
+
+
 # --- push and pull without a working server ----------------------------------------------
 
 PUSH = ["push", "--template", "preference", "--dataset", "d"]
