@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 
 
 class ScoreTokenJudge(BaseModel):
-    """The shared part: one prompt per item, all items of a batch in one LLM call.
+    """The shared part: one prompt per item, a batch's items sent together in row order
+    (`generate_in_order`: one by one to the local server, so candidates of one instruction
+    share the template and instruction in its KV cache).
 
     Subclasses say which items a row has (`items`), how to prompt one (`format_input`), the
     score scale, the prefill that precedes the score, and where scores go (`write`).
