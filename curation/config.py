@@ -72,7 +72,7 @@ class LocalLLMServerConfig(Section):
     )
     alias: str = LOCAL_MODEL
     n_ctx: int = 2048
-    n_threads: int | None = None
+    n_threads: int | None = Field(default=None, description="default: all cores but one")
 
 
 JudgeSignal = Literal["pairwise", "relevance", "rating"]

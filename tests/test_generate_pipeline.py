@@ -14,7 +14,7 @@ from curation.generate.rows import INSTRUCTION_SCHEMA, PREFERENCE_SCHEMA, conten
 from curation.generate.scoring import NO_SCORE
 from curation.generate.stage import generate
 from curation.runs import RunDir
-from tests.fixtures.deterministic_llm import FAIL, UNSCORABLE
+from tests.fixtures.deterministic_llm import FAIL, UNSCORABLE, DeterministicLLM
 
 pytestmark = pytest.mark.slow
 
@@ -181,3 +181,32 @@ def test_evol_instruct_mutates_the_same_instruction_the_same_way(deterministic_l
         prompts.append([evolve._apply_random_mutation(text) for text in instructions])
     assert prompts[0] == prompts[1]
     assert len({prompt.split("Write about")[0] for prompt in prompts[0]}) > 1  # still mutated
+
+
+class UnreachableLLM(DeterministicLLM):
+    """Every request fails, as when the server stops answering after the preflight check."""
+
+    async def agenerate(  # type: ignore[override]
+        self,
+        input,
+        num_generations: int = 1,
+        max_new_tokens: int = 128,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        logprobs: bool = False,
+        scale: list[int] | None = None,
+    ):
+        raise ConnectionError("connection refused")
+
+
+def test_every_llm_call_failing_is_an_error_naming_the_backend(tmp_path, monkeypatch):
+    monkeypatch.setenv("CURATION_TEST_KEY", "sk-test-secret")
+    config = make_config(num_instructions=2, sources=["self-instruct"])
+    config.generation.instruction_llm.api_key_env = "CURATION_TEST_KEY"
+    run = RunDir(tmp_path / "run")
+    with pytest.raises(CurationError) as error:
+        generate(config, run.path, llm_factory=lambda cfg, magpie=None: UnreachableLLM())
+    message = str(error.value)
+    assert "\n" not in message and "sk-test-secret" not in message
+    assert "every LLM call of the instructions pipeline failed (backend local, model " in message
+    assert not run.file("instructions.parquet").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+from typing import ClassVar
 
 import pytest
 
@@ -22,7 +23,8 @@ from curation.judge.report import (
 )
 from curation.judge.signals import length_signals
 from curation.judge.verdict import rule_p, verdict
-from tests.fixtures.deterministic_llm import deterministic_factory
+from curation.llm.server import BASELINE_ENV
+from tests.fixtures.deterministic_llm import DeterministicLLM, deterministic_factory
 from tests.fixtures.judge_pairs import planted_pairs
 
 CFG = JudgeConfig()
@@ -67,6 +69,51 @@ def test_pairwise_asks_both_orders_and_averages_them():
     assert first[0]["content"].index("ALPHA") < first[0]["content"].index("BETA")
     assert second[0]["content"].index("BETA") < second[0]["content"].index("ALPHA")
     assert first[-1] == {"role": "assistant", "content": PREFILL}
+
+
+ASKED: list[str] = []  # what OneAtATimeLLM was asked, in order
+
+
+class OneAtATimeLLM(DeterministicLLM):
+    """Like the local server: answers one request at a time; records what it was asked."""
+
+    one_at_a_time: ClassVar[bool] = True
+
+    async def agenerate(  # type: ignore[override]
+        self,
+        input,
+        num_generations: int = 1,
+        max_new_tokens: int = 128,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        logprobs: bool = False,
+        scale: list[int] | None = None,
+    ):
+        ASKED.append(input[0]["content"])
+        return await super().agenerate(
+            input, num_generations, max_new_tokens, temperature, top_p, logprobs, scale
+        )
+
+
+def shown(text: str) -> tuple[str, str]:
+    """(instruction, the answer shown first) of a pairwise prompt."""
+    instruction = text.split("### Instruction\n")[1].split("\n")[0]
+    return instruction, text.split("### Response 1\n")[1].split("\n")[0]
+
+
+def test_prompts_go_one_by_one_in_prefix_sharing_order_with_the_same_verdicts(monkeypatch):
+    pairs = [("Q1?", "b1", "a1"), ("Q2?", "x", "y"), ("Q1?", "a1", "c1")]
+    llm = OneAtATimeLLM(generation_kwargs={"max_new_tokens": 8})
+    llm.load()
+    ASKED.clear()
+    found = judge_pairs(llm, pairs)
+    asked = [shown(text) for text in ASKED]
+    # grouped by instruction, then by the answer shown first: "a1" first twice in a row
+    assert asked == sorted(asked) and asked[:2] == [("Q1?", "a1")] * 2
+    ASKED.clear()
+    monkeypatch.setenv(BASELINE_ENV, "1")  # as before: all at once, pair by pair
+    assert judge_pairs(llm, pairs) == found
+    assert [shown(text) for text in ASKED[:2]] == [("Q1?", "b1"), ("Q1?", "a1")]
 
 
 def test_relevance_ranks_the_on_topic_answer_first():

@@ -20,14 +20,16 @@ from jinja2 import Template
 from pydantic import BaseModel, PrivateAttr
 
 from curation.generate.scoring import Score, null, read_score
-from curation.llm.backends import continues_prefill, score_kwargs
+from curation.llm.backends import continues_prefill, generate_in_order, score_kwargs
 
 if TYPE_CHECKING:
     from distilabel.typing import ChatType, StepOutput
 
 
 class ScoreTokenJudge(BaseModel):
-    """The shared part: one prompt per item, all items of a batch in one LLM call.
+    """The shared part: one prompt per item, a batch's items sent together in row order
+    (`generate_in_order`: one by one to the local server, so candidates of one instruction
+    share the template and instruction in its KV cache).
 
     Subclasses say which items a row has (`items`), how to prompt one (`format_input`), the
     score scale, the prefill that precedes the score, and where scores go (`write`).
@@ -68,7 +70,7 @@ class ScoreTokenJudge(BaseModel):
             **score_kwargs(llm, self.scale, self.rationale_tokens),
         }
         try:
-            outputs = llm.generate_outputs(inputs=list(prompts), num_generations=1, **kwargs)
+            outputs = generate_in_order(llm, prompts, **kwargs)
         except Exception as error:  # the rows stay, each with the reason
             self._logger.warning("judge %s: LLM call failed: %r", self.name, error)  # type: ignore[attr-defined]
             return [null(f"judge LLM call failed: {type(error).__name__}")] * len(prompts)

@@ -51,6 +51,12 @@ LLMFactory = Callable[..., Any]
 # The steps whose output is read back (pipeline leaves).
 SELF_INSTRUCT, MAGPIE, EVOL_INSTRUCT = "self_instruct", "magpie", "evol_instruct"
 JUDGED = "quality"
+# The column each instruction step generates.
+GENERATED = {
+    SELF_INSTRUCT: "instructions",
+    MAGPIE: "instruction",
+    EVOL_INSTRUCT: "evolved_instruction",
+}
 # In a cache dir: the run that wrote it ended cleanly, so distilabel can resume from it.
 CLEAN = "CLEAN"
 
@@ -274,6 +280,16 @@ def run_pipeline(built: Built, *, engine: str) -> dict[str, list[dict[str, Any]]
             f"its log: {target._cache_location['log_file']}"
         )
     return outputs
+
+
+def answered(outputs: dict[str, list[dict[str, Any]]]) -> bool:
+    """Whether the LLM answered any request: distilabel turns a failed call (refused,
+    unreachable, a server error) into a row whose generated columns are all None."""
+    return any(
+        row.get(column) not in (None, "", [])
+        for step, column in GENERATED.items()
+        for row in outputs.get(step, [])
+    )
 
 
 def _watch_stop(pipeline: Any) -> Callable[[], bool]:

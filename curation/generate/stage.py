@@ -290,8 +290,10 @@ def _instructions_stage(
 
         def compute(cache: Path, chunk: InstructionPlan = chunk) -> list[dict[str, Any]]:
             built = pipelines.instructions_pipeline(chunk, cfg, llm_for, cache)
-            found = instruction_candidates(pipelines.run_pipeline(built, engine=cfg.engine), cfg)
-            return [candidate.record() for candidate in found]
+            outputs = pipelines.run_pipeline(built, engine=cfg.engine)
+            if not pipelines.answered(outputs):
+                raise CurationError(no_answer(cfg.instruction_llm, built))
+            return [candidate.record() for candidate in instruction_candidates(outputs, cfg)]
 
         key = {"instructions": chunk.__dict__, "index": index, "settings": settings}
         records = _checkpointed(ctx, key, CANDIDATE_SCHEMA, compute)
@@ -299,6 +301,15 @@ def _instructions_stage(
     rows, counts = select_instructions(candidates, quotas, min_chars=cfg.min_instruction_chars)
     ctx.counts.update(sources=counts, instructions=len(rows))
     ctx.write_parquet(INSTRUCTIONS, pa.Table.from_pylist(rows, schema=INSTRUCTION_SCHEMA))
+
+
+def no_answer(llm: LLMConfig, built: pipelines.Built) -> str:
+    """One line for a pipeline whose every LLM call failed: which backend, never a key."""
+    where = f" at {llm.base_url}" if llm.base_url else ""
+    return (
+        f"every LLM call of the instructions pipeline failed (backend {llm.backend}, model "
+        f"{llm.model}{where}); the distilabel log is under {built.cache_dir}"
+    )
 
 
 def _plan_chunks(plan: InstructionPlan, size: int) -> list[InstructionPlan]:

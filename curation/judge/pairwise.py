@@ -7,8 +7,12 @@ again with the answers swapped cancels the position bias small models have (MT-B
 AlpacaEval); p(a better) is the mean of the two orders, and whether both orders agree is
 the pair's position consistency.
 
-Both orders start with the same instructions and the same instruction, so llama.cpp's
-prompt cache reuses that prefix; answers are cut to `max_chars` to bound the prompt.
+Every prompt starts with the same question, then the instruction, then the first answer.
+They are sent sorted by (instruction, first answer), one at a time to the local server
+(`generate_in_order`): each prompt then reuses the previous one's KV cache for the
+question and the instruction (both orders of a pair, every pair of one instruction), and
+for the first answer too where one answer is compared with several. Answers are cut to
+`max_chars` to bound the prompt.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from curation.generate.scoring import read_score
-from curation.llm.backends import continues_prefill, score_kwargs
+from curation.llm.backends import continues_prefill, generate_in_order, score_kwargs
+from curation.llm.server import baseline
 
 if TYPE_CHECKING:
     from distilabel.models.llms.base import LLM
@@ -70,12 +75,19 @@ def prompt(instruction: str, first: str, second: str, llm: LLM) -> list[dict[str
 def judge_pairs(
     llm: LLM, pairs: Sequence[tuple[str, str, str]], max_chars: int = 1200
 ) -> list[Pairwise]:
-    """(instruction, a, b) -> Pairwise, with one LLM call for all prompts of the batch."""
-    prompts = []
+    """(instruction, a, b) -> Pairwise; all prompts of the batch sent together, in the order
+    that shares the longest prefixes."""
+    shown = []  # (instruction, first, second) per prompt: a first, then b first, per pair
     for instruction, a, b in pairs:
         a, b = a[:max_chars], b[:max_chars]
-        prompts += [prompt(instruction, a, b, llm), prompt(instruction, b, a, llm)]
-    firsts = _first_wins(llm, prompts)
+        shown += [(instruction.strip(), a, b), (instruction.strip(), b, a)]
+    order = sorted(range(len(shown)), key=lambda index: shown[index][:2])
+    if baseline():  # as before: a first, then b first, pair by pair
+        order = list(range(len(shown)))
+    answers = _first_wins(llm, [prompt(*shown[index], llm) for index in order])
+    firsts: list[float | None] = [None] * len(shown)
+    for index, answer in zip(order, answers, strict=True):
+        firsts[index] = answer
     return [
         Pairwise(
             p_ab=firsts[2 * i], p_ba=None if firsts[2 * i + 1] is None else 1 - firsts[2 * i + 1]
@@ -90,7 +102,7 @@ def _first_wins(llm: LLM, prompts: list[list[dict[str, str]]]) -> list[float | N
         return []
     kwargs: dict[str, Any] = {**(llm.generation_kwargs or {}), **score_kwargs(llm, SCALE, 0)}
     try:
-        outputs = llm.generate_outputs(inputs=prompts, num_generations=1, **kwargs)
+        outputs = generate_in_order(llm, prompts, **kwargs)
     except Exception:  # a failed call is a missing signal, not a failed run
         return [None] * len(prompts)
     prefilled = continues_prefill(llm)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from curation.judge.pairwise import judge_pairs
 from curation.judge.relevance import relevance
+from curation.llm.server import baseline
 
 if TYPE_CHECKING:
     from distilabel.models.llms.base import LLM
@@ -78,13 +79,17 @@ def compute(
         for row, (ra, rb) in zip(rows, found, strict=True):
             gap = None if ra is None or rb is None else ra - rb
             row.update(rating_a=ra, rating_b=rb, rating_gap=gap)
-    for start in range(0, len(pairs), BATCH):
-        batch = pairs[start : start + BATCH]
+    # Pairs of one instruction go to the LLM together (their prompts share a prefix).
+    order = sorted(range(len(pairs)), key=lambda index: pairs[index][0])
+    if baseline():
+        order = list(range(len(pairs)))
+    for start in range(0, len(order), BATCH):
+        indexes = order[start : start + BATCH]
+        batch = [pairs[index] for index in indexes]
+        batch_rows = [rows[index] for index in indexes]
         if "pairwise" in cfg.signals and llm is not None:
             for row, verdict in zip(
-                rows[start : start + len(batch)],
-                judge_pairs(llm, batch, cfg.max_answer_chars),
-                strict=True,
+                batch_rows, judge_pairs(llm, batch, cfg.max_answer_chars), strict=True
             ):
                 row.update(
                     pairwise_p_ab=verdict.p_ab,
@@ -94,9 +99,7 @@ def compute(
                 )
         for index, member in enumerate(panel):
             for row, verdict in zip(
-                rows[start : start + len(batch)],
-                judge_pairs(member, batch, cfg.max_answer_chars),
-                strict=True,
+                batch_rows, judge_pairs(member, batch, cfg.max_answer_chars), strict=True
             ):
                 row[f"panel_{index}_p_a"] = verdict.p_a
         advance(len(batch))

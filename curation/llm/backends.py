@@ -49,9 +49,12 @@ class ScoringLLM:
 
     `continues_prefill`: the LLM continues a trailing assistant message, so a judge can end
     its prompt with "Rating: " and read the score distribution at the first output token.
+    `one_at_a_time`: the server answers one request at a time and keeps the last prompt's
+    KV cache, so prompts are best sent in order, each reusing the previous one's prefix.
     """
 
     continues_prefill: ClassVar[bool] = False
+    one_at_a_time: ClassVar[bool] = False
 
     def score_kwargs(self, scale: Sequence[int], rationale_tokens: int) -> dict[str, Any]:
         """Generation kwargs for one score (and a short rationale when `rationale_tokens`)."""
@@ -90,6 +93,7 @@ class LocalServerLLM(OpenAICompatibleLLM, MagpieChatTemplateMixin):
 
     chat_template: str
     continues_prefill: ClassVar[bool] = True
+    one_at_a_time: ClassVar[bool] = True
     _template: Any = PrivateAttr(default=None)
 
     def load(self) -> None:
@@ -273,6 +277,28 @@ def score_kwargs(llm: LLM, scale: Sequence[int], rationale_tokens: int) -> dict[
     if isinstance(llm, ScoringLLM):
         return llm.score_kwargs(scale, rationale_tokens)
     return {"temperature": 0.0, "max_new_tokens": 8 + rationale_tokens}
+
+
+def generate_in_order(
+    llm: LLM, prompts: Sequence[FormattedInput], **kwargs: Any
+) -> list[GenerateOutput]:
+    """One output per prompt, for judges.
+
+    llama-cpp-python's server evaluates one request at a time and reuses the longest prefix
+    it shares with the request before; distilabel sends a batch concurrently, so they
+    arrive shuffled and that prefix (the template and the instruction) is mostly lost.
+    Such a server gets the prompts one by one, in the caller's order; any other backend
+    the whole batch at once, as does the baseline (`CURATION_JUDGE_BASELINE=1`).
+    """
+    from curation.llm.server import baseline
+
+    if getattr(llm, "one_at_a_time", False) and not baseline():
+        return [
+            output
+            for prompt in prompts
+            for output in llm.generate_outputs(inputs=[prompt], num_generations=1, **kwargs)
+        ]
+    return llm.generate_outputs(inputs=list(prompts), num_generations=1, **kwargs)
 
 
 def continues_prefill(llm: LLM) -> bool:

@@ -18,6 +18,21 @@ from curation.paths import service_home
 from curation.services import LOOPBACK, Service, http_ok
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# `CURATION_JUDGE_BASELINE=1`: the server on every core and the judges' prompts sent all at
+# once, as before issue 17; only `benchmarks/judge_bench.py` sets it, to compare.
+BASELINE_ENV = "CURATION_JUDGE_BASELINE"
+
+
+def baseline() -> bool:
+    return os.environ.get(BASELINE_ENV) == "1"
+
+
+def default_threads() -> int:
+    """All cores but one: llama.cpp's threads wait for each other at every layer, so one
+    preempted by the client (distilabel, the embedding model) stalls them all; on 2 busy
+    cores 1 thread judged 1.5-2x faster than 2 (benchmarks/judge_bench.py)."""
+    cores = os.cpu_count() or 1
+    return cores if baseline() else max(1, cores - 1)
 
 
 def bundled_gguf() -> Path:
@@ -49,7 +64,7 @@ def start(config: LocalLLMServerConfig) -> bool:
     model = config.model_path or bundled_gguf()
     if not Path(model).exists():
         raise CurationError(f"model file not found: {model}")
-    threads = config.n_threads or os.cpu_count() or 1
+    threads = config.n_threads or default_threads()
     command = [
         sys.executable, "-m", "llama_cpp.server",
         "--model", str(model),
