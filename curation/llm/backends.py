@@ -186,43 +186,9 @@ def build_llm(
         "top_p": cfg.top_p,
     }
     if cfg.backend == "local":
-        from curation.llm import server as local_server
-
-        url = local_server.base_url(server)
-        if check:
-            _check_reachable(url, hint="start it with `curate llm start`")
-        model_path = server.model_path or local_server.bundled_gguf()
-        return LocalServerLLM(
-            model=server.alias,
-            base_url=url,
-            api_key=SecretStr("local"),
-            chat_template=chat_template(Path(model_path)),
-            use_magpie_template=magpie_pre_query_template is not None,
-            magpie_pre_query_template=magpie_pre_query_template,
-            generation_kwargs=generation_kwargs,
-        )
+        return _local(server, generation_kwargs, magpie_pre_query_template, check)
     if cfg.backend == "openai":
-        key = cfg.api_key()
-        if key is None and cfg.base_url is None:
-            raise CurationError(
-                f"backend openai for model {cfg.model} needs an API key: set api_key_env to "
-                "the name of the environment variable that holds it"
-                + (f" (${cfg.api_key_env} is empty)" if cfg.api_key_env else "")
-            )
-        if cfg.base_url and check:
-            _check_reachable(cfg.base_url.rstrip("/"), key=key)
-        if magpie_pre_query_template is not None:
-            raise CurationError(
-                "magpie needs a backend that can render the chat template: local, "
-                "inference-endpoints or transformers (not openai)"
-            )
-        kwargs: dict[str, Any] = {"base_url": cfg.base_url} if cfg.base_url else {}
-        return OpenAICompatibleLLM(
-            model=cfg.model,
-            api_key=key or SecretStr("EMPTY"),
-            generation_kwargs=generation_kwargs,
-            **kwargs,
-        )
+        return _openai(cfg, generation_kwargs, magpie_pre_query_template, check)
     if cfg.backend == "inference-endpoints":
         return _inference_endpoints(cfg, generation_kwargs, magpie_pre_query_template)
     if cfg.backend == "transformers":
@@ -236,6 +202,58 @@ def build_llm(
             generation_kwargs={**generation_kwargs, "do_sample": cfg.temperature > 0},
         )
     raise CurationError(f"unknown LLM backend: {cfg.backend}")  # config validation stops it first
+
+
+def _local(
+    server: LocalLLMServerConfig,
+    generation_kwargs: dict[str, Any],
+    magpie_pre_query_template: Optional[str],
+    check: bool,
+) -> LLM:
+    from curation.llm import server as local_server
+
+    url = local_server.base_url(server)
+    if check:
+        _check_reachable(url, hint="start it with `curate llm start`")
+    model_path = server.model_path or local_server.bundled_gguf()
+    return LocalServerLLM(
+        model=server.alias,
+        base_url=url,
+        api_key=SecretStr("local"),
+        chat_template=chat_template(Path(model_path)),
+        use_magpie_template=magpie_pre_query_template is not None,
+        magpie_pre_query_template=magpie_pre_query_template,
+        generation_kwargs=generation_kwargs,
+    )
+
+
+def _openai(
+    cfg: LLMConfig,
+    generation_kwargs: dict[str, Any],
+    magpie_pre_query_template: Optional[str],
+    check: bool,
+) -> LLM:
+    key = cfg.api_key()
+    if key is None and cfg.base_url is None:
+        raise CurationError(
+            f"backend openai for model {cfg.model} needs an API key: set api_key_env to "
+            "the name of the environment variable that holds it"
+            + (f" (${cfg.api_key_env} is empty)" if cfg.api_key_env else "")
+        )
+    if cfg.base_url and check:
+        _check_reachable(cfg.base_url.rstrip("/"), key=key)
+    if magpie_pre_query_template is not None:
+        raise CurationError(
+            "magpie needs a backend that can render the chat template: local, "
+            "inference-endpoints or transformers (not openai)"
+        )
+    kwargs: dict[str, Any] = {"base_url": cfg.base_url} if cfg.base_url else {}
+    return OpenAICompatibleLLM(
+        model=cfg.model,
+        api_key=key or SecretStr("EMPTY"),
+        generation_kwargs=generation_kwargs,
+        **kwargs,
+    )
 
 
 def _inference_endpoints(
