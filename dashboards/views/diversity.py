@@ -7,7 +7,7 @@ import streamlit as st
 from statsmodels.stats.proportion import proportion_confint
 
 from curation.review.templates import DECIDING_QUESTION
-from dashboards import charts, data, ui
+from dashboards import charts, data, diversity_data, ui
 
 
 def similarities(sel: data.Selection) -> pd.DataFrame:
@@ -122,7 +122,7 @@ def topic_section(sel: data.Selection) -> pd.DataFrame | None:
     st.subheader("Topics")
     if not ui.require(sel, "embeddings.parquet", what="Topic clusters"):
         return None
-    topics = data.topics(sel.run, data.settings().hygiene.topics)
+    topics = diversity_data.topics(sel.run, data.settings().hygiene.topics)
     if topics is None or topics.empty:
         st.caption("No embeddings to cluster.")
         return None
@@ -151,7 +151,7 @@ def map_section(sel: data.Selection, topics: pd.DataFrame | None = None) -> None
     if not ui.require(sel, "embeddings.parquet", what="The embedding map"):
         return
     limit = data.settings().dashboard.max_scatter_points
-    points, total = data.embedding_map(sel.run, limit)
+    points, total = diversity_data.embedding_map(sel.run, limit)
     points = sel.rows(points)
     if topics is not None:
         points = points.merge(topics, on="id", how="left")
