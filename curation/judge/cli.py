@@ -6,20 +6,14 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-console = Console()
-err_console = Console(stderr=True)
+from curation.cli_shared import ConfigOption, console, err_console
 
 judge_app = typer.Typer(
     help="Measure the AI judge against people, and calibrate it to your reviewers.",
     no_args_is_help=True,
 )
-
-ConfigOption = Annotated[
-    Optional[Path], typer.Option("--config", "-c", help="YAML config file.", show_default=False)
-]
 
 
 @judge_app.command("eval")
