@@ -296,3 +296,28 @@ def test_auto_approval_trusts_the_blind_slice_over_anchored_agreement():
     assert not routed.auto.any()
     without = routing.plan(frame.assign(blind=False), "preference", RoutingWeights(), policy, 1)
     assert without.auto.sum() == 4  # anchored agreement (15 of 18) would have trusted it
+
+
+def test_simulated_reviewers_are_anchored_only_where_the_suggestion_shows():
+    """The demo's scripted reviewers copy a shown suggestion more often than they match a
+    withheld one, so the demo's Agreement page has an anchoring effect to measure."""
+    import json
+    from types import SimpleNamespace
+
+    from curation.review.simulate import Behaviour, _answers
+
+    def agreement(withheld: bool) -> float:
+        shown = {"value": "a", "score": 0.9, "agent": "judge"}
+        if withheld:
+            shown["withheld"] = True
+        record = SimpleNamespace(suggestions=json.dumps({"preferred": shown}))
+        picks = [
+            _answers(np.random.default_rng(i), "preference", record, Behaviour(), False)
+            for i in range(600)
+        ]
+        return float(np.mean([p["preferred"]["value"] == "a" for p in picks]))
+
+    suggested, blind_ = agreement(False), agreement(True)
+    assert abs(suggested - Behaviour().agree) < 0.06
+    assert abs(blind_ - Behaviour().agree_blind) < 0.06
+    assert suggested - blind_ > 0.08

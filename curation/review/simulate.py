@@ -3,7 +3,8 @@
 A fresh demo has no people, so the review loop (pull, consensus, agreement, dashboard)
 would show nothing. These scripted reviewers are real Argilla annotator accounts that
 answer through the API like the web UI does, with seeded noise: they take the AI's
-suggestion most of the time and something else otherwise. One of them,
+suggestion most of the time and something else otherwise, and on the blind slice (no
+suggestion shown) match the AI's withheld answer less often, as anchored people do. One of them,
 `simulated-reviewer-careless`, answers at random (what reviewer-quality checks should
 catch). They cover part of the records and leave the rest pending for a real person to
 review in the UI. `simulated-adjudicator` makes the final call on escalated records
@@ -52,6 +53,9 @@ class Behaviour:
 
     coverage: float = 0.6  # records that get reviews at all
     agree: float = 0.75  # answers that take the AI's suggestion
+    # On blind records nobody sees the suggestion: the reviewer's own call matches the AI's
+    # withheld answer less often. The gap is the anchoring the Agreement page measures.
+    agree_blind: float = 0.6
     third_reviewer: float = 0.25  # covered records that get a third review
     draft: float = 0.1  # reviews left as drafts (they do not count)
     fix: float = 0.1  # instruction verdicts that are `fix` with a correction
@@ -209,7 +213,8 @@ def _answers(
     def ai(question: str) -> Any:
         return (suggestions.get(question) or {}).get("value")
 
-    agree = rng.random() < behaviour.agree
+    blind = any((s or {}).get("withheld") for s in suggestions.values())
+    agree = rng.random() < (behaviour.agree_blind if blind else behaviour.agree)
     if template == "preference":
         suggested = ai("preferred") or "tie"
         preferred = suggested if agree else str(rng.choice([v for v in "ab" if v != suggested]))
