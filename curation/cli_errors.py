@@ -38,10 +38,10 @@ def run_app(app: typer.Typer) -> None:
         raise
     except Exception as error:
         _fail(report_unexpected(error))
-    if isinstance(code, int) and code:  # a command's typer.Exit(code); 130 is Ctrl-C
-        if code == 130:
-            _say_interrupted()
-        sys.exit(code)
+    code = code if isinstance(code, int) else 0  # a command's typer.Exit(code); 130 is Ctrl-C
+    if code == 130:
+        _say_interrupted()
+    sys.exit(code)  # always exit, as click's standalone mode does
 
 
 def _usage_line(error: click.UsageError) -> str:
