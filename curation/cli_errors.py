@@ -25,7 +25,7 @@ def run_app(app: typer.Typer) -> None:
         # Not standalone: click's usage errors reach us instead of Typer's boxed usage text.
         code = app(standalone_mode=False)
     except click.UsageError as error:
-        _fail(_usage_line(error), code=error.exit_code)
+        _fail(redact(_usage_line(error)), code=error.exit_code)  # values echo back
     except click.ClickException as error:
         _fail(redact(" ".join(error.format_message().split())))
     except typer.Abort:  # end of input at a prompt
