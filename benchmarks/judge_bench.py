@@ -4,10 +4,14 @@ verdicts; optionally the preferences part of `curate generate` before and after.
 
     python benchmarks/judge_bench.py [--pairs FILE.jsonl] [--limit 30] [--generate 2]
 
-- before: `CURATION_JUDGE_BASELINE=1`: the local server on every core, each batch's
-  prompts sent at once (distilabel's concurrent requests), pairs in input order;
-- after: the server on all cores but one, prompts sent one at a time sorted by
-  (instruction, first answer), so each reuses the previous prompt's KV-cache prefix.
+- before: `CURATION_JUDGE_BASELINE=1`: llama-cpp-python's own server (the quantised model
+  only, logits of every prompt token), each batch's prompts sent at once (distilabel's
+  concurrent requests), pairs in input order;
+- after: our server (`curation.llm.llama_server`: the last token's logits only, and the
+  judges' requests scored by the F32 copy of the weights), prompts sent one at a time
+  sorted by (instruction, first answer), so each reuses the previous prompt's KV-cache
+  prefix.
+Both on every core (`llm.n_threads`).
 Each mode gets its own fresh local LLM server. Pairs: the planted pairs of
 tests/data/judge_qa.jsonl (interleaved so each instruction's three pairs are spread out,
 as in a real file), or a JSONL file as `curate judge eval` reads it; where labelled, each

@@ -72,7 +72,12 @@ class LocalLLMServerConfig(Section):
     )
     alias: str = LOCAL_MODEL
     n_ctx: int = 2048
-    n_threads: int | None = Field(default=None, description="default: all cores but one")
+    n_threads: int | None = Field(default=None, description="default: every core")
+    scoring_copy: bool = Field(
+        default=True,
+        description="also serve an F32 copy of a small model (made once) for the judges: "
+        "prompts read ~1.5x faster on a CPU, for ~6x the model's memory",
+    )
 
 
 JudgeSignal = Literal["pairwise", "relevance", "rating"]

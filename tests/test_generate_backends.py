@@ -98,6 +98,7 @@ def test_scoring_request_on_the_local_server_forces_a_score_token_first():
     assert kwargs["max_new_tokens"] == 17
     assert kwargs["logprobs"] is True and kwargs["top_logprobs"] == 20
     assert score_kwargs(local_llm(), (1, 2, 3, 4, 5, 6), 0)["extra_body"] == {
-        "grammar": "root ::= [123456]"
+        "grammar": "root ::= [123456]",
+        "model": f"{local_llm().model}-f32",  # the server's F32 copy scores (test_llm_server)
     }
     assert continues_prefill(local_llm())

@@ -77,3 +77,85 @@ def test_missing_model_file_is_a_clear_error(tmp_path):
     )
     assert result.returncode == 1
     assert "nope.gguf" in result.stderr and "Traceback" not in result.stderr
+
+
+def scored(client: OpenAI, model: str, prompt: str) -> dict[str, float]:
+    """The top logprobs of a judge's one-token verdict, as the judges ask for it."""
+    reply = client.completions.create(
+        model=model,
+        prompt=prompt,
+        max_tokens=1,
+        temperature=0,
+        logprobs=5,
+        extra_body={"grammar": "root ::= [12]"},
+    )
+    return reply.choices[0].logprobs.top_logprobs[0]
+
+
+def test_judges_are_scored_by_an_f32_copy_made_once(tmp_path):
+    """The server holds the quantised model and its F32 copy; a judge's request to the
+    copy gets (nearly) the same probabilities, and a restart reuses the copy."""
+    config = tmp_path / "c.yaml"
+    port = free_port()
+    config.write_text(f"llm:\n  port: {port}\n  n_threads: 1\n")
+    prompt = (
+        "<|im_start|>user\nWhich answer is right, 1 or 2?\n1: Paris is in France.\n"
+        "2: Paris is in Peru.<|im_end|>\n<|im_start|>assistant\nBetter response: "
+    )
+    copy = tmp_path / "home" / "llm" / "SmolLM2-135M-Instruct.Q4_1.F32.gguf"
+    try:
+        assert curate("llm", "start", "--config", str(config)).returncode == 0
+        client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused")
+        assert {m.id for m in client.models.list()} == {
+            "SmolLM2-135M-Instruct",
+            "SmolLM2-135M-Instruct-f32",
+        }
+        assert copy.stat().st_mode & 0o777 == 0o600
+        made = copy.stat().st_mtime_ns
+        quantised = scored(client, "SmolLM2-135M-Instruct", prompt)
+        f32 = scored(client, "SmolLM2-135M-Instruct-f32", prompt)
+        assert max(quantised, key=quantised.get) == max(f32, key=f32.get)
+        assert abs(quantised["1"] - f32["1"]) < 0.25 and quantised != f32  # two models
+        curate("llm", "stop")
+        assert curate("llm", "start", "--config", str(config)).returncode == 0
+        assert copy.stat().st_mtime_ns == made
+    finally:
+        curate("llm", "stop")
+
+
+def test_scoring_copy_can_be_turned_off(tmp_path):
+    config = tmp_path / "c.yaml"
+    port = free_port()
+    config.write_text(f"llm:\n  port: {port}\n  n_threads: 1\n  scoring_copy: false\n")
+    try:
+        assert curate("llm", "start", "--config", str(config)).returncode == 0
+        client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused")
+        assert [m.id for m in client.models.list()] == ["SmolLM2-135M-Instruct"]
+        # A judge's request for the copy is answered by the model itself.
+        assert scored(client, "SmolLM2-135M-Instruct-f32", "Answer 1 or 2: ")
+    finally:
+        curate("llm", "stop")
+    assert not list((tmp_path / "home" / "llm").glob("*.gguf"))
+
+
+def test_last_token_logits_give_the_same_logprobs():
+    """Our server's model computes only the last prompt token's logits; the logprobs a
+    judge reads are the ones llama-cpp-python computes with every token's logits."""
+    from llama_cpp import Llama
+
+    from curation.llm.llama_server import LastTokenLogits
+    from curation.llm.server import bundled_gguf, quiet_stderr
+
+    prompt = "<|im_start|>user\nName a colour.<|im_end|>\n<|im_start|>assistant\n"
+    found = []
+    for model in (Llama, LastTokenLogits):
+        with quiet_stderr():
+            llm = model(str(bundled_gguf()), n_ctx=512, n_threads=1, logits_all=True)
+        reply = llm(prompt, max_tokens=3, temperature=0, logprobs=5)["choices"][0]
+        found.append((reply["text"], reply["logprobs"]["top_logprobs"]))
+        llm.close()
+    (text, expected), (same_text, got) = found
+    assert same_text == text and len(got) == 3
+    for want, have in zip(expected, got, strict=True):
+        assert want.keys() == have.keys()
+        assert all(abs(want[k] - have[k]) < 1e-4 for k in want)

@@ -17,12 +17,11 @@ serialises secret fields masked).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
@@ -109,10 +108,13 @@ class LocalServerLLM(OpenAICompatibleLLM, MagpieChatTemplateMixin):
         grammar = f"root ::= [{digits}]"
         if rationale_tokens:
             grammar += ' "\\nRationale: " [^\\n]+'
+        from curation.llm.server import scoring_alias
+
         return {
             **super().score_kwargs(scale, rationale_tokens),
             "max_new_tokens": 1 + rationale_tokens,
-            "extra_body": {"grammar": grammar},
+            # Scored by the server's F32 copy where it has one (`server.scoring_copy`).
+            "extra_body": {"grammar": grammar, "model": scoring_alias(self.model)},
         }
 
     def render(self, messages: list[dict[str, str]]) -> str | None:
@@ -147,25 +149,14 @@ def chat_template(model_path: Path) -> str:
 def _gguf_chat_template(model_path: str) -> str:
     from llama_cpp import Llama
 
-    with _quiet_stderr():
+    from curation.llm.server import quiet_stderr
+
+    with quiet_stderr():
         vocab = Llama(model_path, vocab_only=True, verbose=False)
     template = vocab.metadata.get("tokenizer.chat_template")
     if not template:
         raise CurationError(f"{model_path}: the GGUF file has no chat template")
     return template
-
-
-@contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """llama.cpp prints model-loading notes straight to file descriptor 2."""
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def build_llm(
