@@ -138,17 +138,23 @@ def test_scoring_copy_can_be_turned_off(tmp_path):
     assert not list((tmp_path / "home" / "llm").glob("*.gguf"))
 
 
-def test_last_token_logits_give_the_same_logprobs():
-    """Our server's model computes only the last prompt token's logits; the logprobs a
-    judge reads are the ones llama-cpp-python computes with every token's logits."""
+def test_last_token_logits_give_the_same_logprobs(monkeypatch):
+    """Our server's model computes only the last prompt token's logits, and the log-softmax
+    of the rows it reads; the logprobs a judge reads are the ones llama-cpp-python computes
+    with every token's logits."""
+    import llama_cpp.llama
     from llama_cpp import Llama
 
-    from curation.llm.llama_server import LastTokenLogits
+    from curation.llm.llama_server import LastTokenLogits, log_softmax_on_demand
     from curation.llm.server import bundled_gguf, quiet_stderr
 
     prompt = "<|im_start|>user\nName a colour.<|im_end|>\n<|im_start|>assistant\n"
     found = []
     for model in (Llama, LastTokenLogits):
+        if model is LastTokenLogits:  # as `python -m curation.llm.llama_server` does
+            monkeypatch.setattr(
+                llama_cpp.llama.Llama, "logits_to_logprobs", staticmethod(log_softmax_on_demand)
+            )
         with quiet_stderr():
             llm = model(str(bundled_gguf()), n_ctx=512, n_threads=1, logits_all=True)
         reply = llm(prompt, max_tokens=3, temperature=0, logprobs=5)["choices"][0]
