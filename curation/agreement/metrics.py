@@ -136,11 +136,18 @@ def ai_human(coded: Coded | None) -> AIHuman:
         preference=_preference(coded, ai, human) if coded.is_preference else None,
         confusion_matrix=ConfusionMatrix(
             labels=[_jsonable(v) for v in coded.domain],
-            counts=confusion_matrix(ai, human, labels=np.arange(size)).tolist()
-            if len(ai)
-            else [[0] * size for _ in range(size)],
+            counts=_counts(ai, human, size),
         ),
     )
+
+
+def _counts(ai: np.ndarray, human: np.ndarray, size: int) -> list[list[int]]:
+    """The confusion matrix over the whole domain (rows AI, columns people)."""
+    if not len(ai):
+        return [[0] * size for _ in range(size)]
+    with warnings.catch_warnings():  # a one-value domain: its 1x1 matrix is right
+        warnings.filterwarnings("ignore", message="A single label was found")
+        return confusion_matrix(ai, human, labels=np.arange(size)).tolist()
 
 
 def _preference(coded: Coded, ai: np.ndarray, human: np.ndarray) -> Preference:
