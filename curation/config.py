@@ -476,6 +476,17 @@ class Config(BaseSettings):
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
 
+    def __init__(self, **values: Any) -> None:
+        # The environment is merged into each section field by field, but it replaces a
+        # section given as a model whole (`Config(llm=LocalLLMServerConfig(port=X))` with
+        # CURATION_LLM__N_THREADS set lost the port): hand sections over as what they set.
+        super().__init__(
+            **{
+                name: value.model_dump(exclude_unset=True) if isinstance(value, Section) else value
+                for name, value in values.items()
+            }
+        )
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -90,3 +90,19 @@ def test_the_team_example_config_is_valid(monkeypatch):
     assert config.generation.judge.model != config.generation.generators[0].model
     assert config.generation.generators[0].api_key().get_secret_value() == "vllm-secret"
     assert "vllm-secret" not in str(config.masked())
+
+
+def test_environment_overrides_one_field_of_a_section_given_as_a_model(monkeypatch):
+    """`Config(llm=LocalLLMServerConfig(port=X))` with CURATION_LLM__N_THREADS set keeps the
+    port (the environment used to replace the whole section, sending work to port 8765)."""
+    from curation.config import Config, GenerationConfig, JudgeConfig, LocalLLMServerConfig
+
+    monkeypatch.setenv("CURATION_LLM__N_THREADS", "3")
+    monkeypatch.setenv("CURATION_GENERATION__JUDGE__MAX_NEW_TOKENS", "4")
+    config = Config(
+        llm=LocalLLMServerConfig(port=1234),
+        generation=GenerationConfig(num_instructions=3, judge=JudgeConfig(temperature=0.5)),
+    )
+    assert (config.llm.port, config.llm.n_threads) == (1234, 3)
+    assert config.generation.num_instructions == 3
+    assert (config.generation.judge.temperature, config.generation.judge.max_new_tokens) == (0.5, 4)
