@@ -154,7 +154,7 @@ def _pending(input: Path, text_column: str, model: str, backend: str, known: set
         raise CurationError(f"{input}: no column {text_column!r}")
     has_id = ID_COLUMN in schema.names
     columns = [ID_COLUMN, text_column] if has_id else [text_column]
-    dataset = ray.data.read_parquet(str(input), columns=columns)
+    dataset = ray.data.read_parquet(str(input)).select_columns(columns)
     known_ref = ray.put(known) if known else None
 
     def keep(batch: pa.Table) -> pa.Table:
