@@ -7,6 +7,7 @@ shared; each test that needs a fresh one says so.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -83,6 +84,24 @@ def test_cached_export_is_reused_not_redone(export_root: Path) -> None:
     assert vectors.shape == (1, 384)
     assert "fidelity" not in console.export_text()  # no new export, no new check
     assert (folder / "model.onnx").stat().st_mtime_ns == before
+
+
+def test_int8_export_made_on_the_other_kind_of_cpu_is_redone(
+    export_root: Path, tmp_path: Path
+) -> None:
+    """A run folder copied between a VNNI machine (s8 weights) and one without (u8)."""
+    shutil.copytree(export_root / "onnx", tmp_path / "onnx")
+    folder = onnx_backend.export_folder(tmp_path / "onnx", "all-MiniLM-L6-v2", "onnx-int8")
+    meta = json.loads((folder / "export.json").read_text())
+    assert meta["weights"] == onnx_backend.int8_weights()
+    other = {"s8": "u8", "u8": "s8"}[meta["weights"]]
+    (folder / "export.json").write_text(json.dumps({**meta, "weights": other}))
+    embeddings._ONNX_ENCODERS.clear()
+    console = Console(record=True, width=200)
+    embeddings.encode(["A new text."], backend="onnx-int8", export_root=tmp_path, console=console)
+    printed = console.export_text()
+    assert "onnx-int8 fidelity" in printed and "onnx fidelity" not in printed  # float reused
+    assert json.loads((folder / "export.json").read_text())["weights"] == meta["weights"]
 
 
 def test_cache_keys_tell_backends_apart(export_root: Path) -> None:
