@@ -14,6 +14,7 @@ and minimum cosine), printed, and recorded in that folder's `export.json`.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -173,6 +174,7 @@ def read_export(folder: Path) -> dict[str, Any] | None:
     return meta
 
 
+@functools.cache
 def int8_weights() -> str:
     """`s8` where the CPU has int8 dot-product instructions (VNNI, AMX), else `u8`.
 
